@@ -1,0 +1,78 @@
+# mvla build. `make` builds the library, the `mvla` command and the tests.
+#   make test        installs missing Debian packages, runs the tests, then again under ASan+UBSan
+#   make check       runs the tests once (SAN=1: under ASan+UBSan, in build-san/)
+#   make demo        the main job on built-in data
+#   make bench       benchmarks
+#   make fuzz        builds the safetensors fuzz target (clang + libFuzzer)
+CC ?= cc
+SAN ?= 0
+ifeq ($(SAN),1)
+BUILD := build-san
+OPT := -O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
+else
+BUILD := build
+OPT := -O2 -g -march=native
+endif
+BLAS_CFLAGS := $(shell pkg-config --cflags openblas 2>/dev/null)
+BLAS_LIBS := $(shell pkg-config --libs openblas 2>/dev/null || echo -lopenblas)
+CFLAGS := -std=c11 -D_GNU_SOURCE -Wall -Wextra -fopenmp $(OPT) -Isrc -Iinclude $(BLAS_CFLAGS) -MMD -MP
+LDLIBS := $(BLAS_LIBS) -ljansson -lm
+LDFLAGS := -fopenmp $(OPT)
+
+LIB_SRC := $(shell find src -name '*.c' -not -path 'src/cli/*' | sort)
+CLI_SRC := $(wildcard src/cli/*.c)
+TEST_SRC := $(wildcard tests/*.c)
+BENCH_SRC := $(wildcard bench/*.c)
+
+LIB_OBJ := $(LIB_SRC:%.c=$(BUILD)/%.o)
+CLI_OBJ := $(CLI_SRC:%.c=$(BUILD)/%.o)
+TEST_OBJ := $(TEST_SRC:%.c=$(BUILD)/%.o)
+BENCH_BIN := $(BENCH_SRC:bench/%.c=$(BUILD)/bench/%)
+
+.PHONY: all deps test check demo bench fuzz clean
+all: $(BUILD)/libmvla.a $(BUILD)/mvla $(BUILD)/mvla_tests
+
+deps:
+	@scripts/install-deps.sh
+
+$(BUILD)/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -c $< -o $@
+
+$(BUILD)/libmvla.a: $(LIB_OBJ)
+	@rm -f $@
+	ar rcs $@ $^
+
+$(BUILD)/mvla: $(CLI_OBJ) $(BUILD)/libmvla.a
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+$(BUILD)/mvla_tests: $(TEST_OBJ) $(BUILD)/libmvla.a
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+$(BUILD)/bench/%: bench/%.c $(BUILD)/libmvla.a
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+check: $(BUILD)/mvla_tests $(BUILD)/mvla
+	MVLA_BIN=$(BUILD)/mvla $(BUILD)/mvla_tests
+
+test: deps
+	$(MAKE) check
+	$(MAKE) check SAN=1
+
+demo: deps
+	$(MAKE) $(BUILD)/mvla
+	scripts/demo.sh $(BUILD)/mvla
+
+bench: deps $(BENCH_BIN)
+	@for b in $(BENCH_BIN); do echo "== $$b"; $$b || exit 1; done
+
+fuzz: $(LIB_SRC) tests/fuzz/fuzz_safetensors.c
+	@mkdir -p build-fuzz
+	clang -std=c11 -D_GNU_SOURCE -g -O1 -fsanitize=fuzzer,address,undefined -fopenmp -Isrc $(BLAS_CFLAGS) \
+	  -o build-fuzz/fuzz_safetensors tests/fuzz/fuzz_safetensors.c $(LIB_SRC) $(LDLIBS)
+
+clean:
+	rm -rf build build-san build-fuzz
+
+-include $(LIB_OBJ:.o=.d) $(CLI_OBJ:.o=.d) $(TEST_OBJ:.o=.d)
