@@ -2,15 +2,19 @@
 
 #include <stdarg.h>
 #include <stdio.h>
+#include <string.h>
 
 static _Thread_local char error_message[1024];
 
 int mvla_fail(int code, const char *fmt, ...)
 {
+    /* Format into a scratch buffer first so a message may include mvla_error_message(). */
+    char buf[sizeof error_message];
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(error_message, sizeof error_message, fmt, ap);
+    vsnprintf(buf, sizeof buf, fmt, ap);
     va_end(ap);
+    memcpy(error_message, buf, sizeof buf);
     return code;
 }
 

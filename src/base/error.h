@@ -13,7 +13,8 @@ typedef enum {
 } mvla_status;
 
 /* Sets the thread's error message (printf-style) and returns code, so callers can write
- * `return mvla_fail(MVLA_ERR_FORMAT, "%s: field %s: expected ...", path, field);` */
+ * `return mvla_fail(MVLA_ERR_FORMAT, "%s: field %s: expected ...", path, field);`
+ * The arguments may include mvla_error_message() itself, to add context to a deeper error. */
 int mvla_fail(int code, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 /* The message of the last failure on this thread ("" if none). */

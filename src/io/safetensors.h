@@ -56,6 +56,17 @@ int st_load(const SafeTensors *st, const char *name, Tensor *dst);
 /* Finds `name` and returns a new persistent fp32 tensor (the file's shape, at most TENSOR_MAX_DIMS dims). */
 Tensor *st_load_new(const SafeTensors *st, const char *name);
 
+/* Parses a safetensors image already in memory (not copied: data must stay valid until st_close).
+ * label names it in error messages and st_path. st_open uses the same parser; so does the fuzzer. */
+int st_open_memory(SafeTensors **out, const void *data, size_t size, const char *label);
+/* Tensor i (as st_at): its data_offsets begin inside its file's data section, and that file's path
+ * (the shard, for a sharded checkpoint). -1 / NULL when i is out of range. */
+int64_t st_offset_at(const SafeTensors *st, int i);
+const char *st_file_at(const SafeTensors *st, int i);
+/* One IEEE half / bfloat16 value (bit pattern) to fp32; exact (subnormals, inf, nan included). */
+float st_f16_to_f32(uint16_t h);
+float st_bf16_to_f32(uint16_t h);
+
 /* ---- writer ---- */
 typedef struct StWriter StWriter;
 

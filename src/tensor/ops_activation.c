@@ -1,0 +1,153 @@
+#include "tensor/ops_activation.h"
+
+#include <math.h>
+
+/* Work is split into chunks of this many elements; small tensors stay on one thread. */
+#define CHUNK 4096L
+#define PAR_MIN 32768L
+
+typedef enum { ACT_RELU, ACT_GELU, ACT_GELU_TANH, ACT_QUICK_GELU, ACT_HARDSIGMOID, ACT_HARDSWISH, ACT_SIGMOID,
+               ACT_TANH, ACT_SILU } Act;
+
+static const char *const act_names[] = {"relu", "gelu", "gelu_tanh", "quick_gelu", "hardsigmoid", "hardswish",
+                                        "sigmoid", "tanh", "silu"};
+
+#define INV_SQRT2 0.70710678118654752f
+#define INV_SQRT_2PI 0.39894228040143268f
+#define SQRT_2_OVER_PI 0.79788456080286536f
+#define GELU_CUBIC 0.044715f
+#define QUICK_GELU_K 1.702f
+
+static inline float sigmoidf(float x)
+{
+    if (x >= 0) return 1.0f / (1.0f + expf(-x));
+    float e = expf(x);
+    return e / (1.0f + e);
+}
+
+/* y = f(x) on n elements. */
+static void act_forward(Act k, const float *x, float *y, long n)
+{
+    switch (k) {
+    case ACT_RELU:
+        for (long i = 0; i < n; i++) y[i] = x[i] > 0 ? x[i] : 0.0f;
+        break;
+    case ACT_GELU:
+        for (long i = 0; i < n; i++) y[i] = 0.5f * x[i] * (1.0f + erff(x[i] * INV_SQRT2));
+        break;
+    case ACT_GELU_TANH:
+        for (long i = 0; i < n; i++) {
+            float v = x[i];
+            y[i] = 0.5f * v * (1.0f + tanhf(SQRT_2_OVER_PI * (v + GELU_CUBIC * v * v * v)));
+        }
+        break;
+    case ACT_QUICK_GELU:
+        for (long i = 0; i < n; i++) y[i] = x[i] * sigmoidf(QUICK_GELU_K * x[i]);
+        break;
+    case ACT_HARDSIGMOID:
+        for (long i = 0; i < n; i++) y[i] = x[i] <= -3.0f ? 0.0f : x[i] >= 3.0f ? 1.0f : x[i] / 6.0f + 0.5f;
+        break;
+    case ACT_HARDSWISH:
+        for (long i = 0; i < n; i++) y[i] = x[i] <= -3.0f ? 0.0f : x[i] >= 3.0f ? x[i] : x[i] * (x[i] + 3.0f) / 6.0f;
+        break;
+    case ACT_SIGMOID:
+        for (long i = 0; i < n; i++) y[i] = sigmoidf(x[i]);
+        break;
+    case ACT_TANH:
+        for (long i = 0; i < n; i++) y[i] = tanhf(x[i]);
+        break;
+    case ACT_SILU:
+        for (long i = 0; i < n; i++) y[i] = x[i] * sigmoidf(x[i]);
+        break;
+    }
+}
+
+/* dx += dy * f'(x), on n elements; y = f(x) is at hand for sigmoid and tanh. */
+static void act_backward_chunk(Act k, const float *x, const float *y, const float *dy, float *dx, long n)
+{
+    switch (k) {
+    case ACT_RELU:
+        for (long i = 0; i < n; i++) dx[i] += x[i] > 0 ? dy[i] : 0.0f;
+        break;
+    case ACT_GELU:
+        for (long i = 0; i < n; i++) {
+            float v = x[i];
+            float cdf = 0.5f * (1.0f + erff(v * INV_SQRT2)), pdf = INV_SQRT_2PI * expf(-0.5f * v * v);
+            dx[i] += dy[i] * (cdf + v * pdf);
+        }
+        break;
+    case ACT_GELU_TANH:
+        for (long i = 0; i < n; i++) {
+            float v = x[i];
+            float t = tanhf(SQRT_2_OVER_PI * (v + GELU_CUBIC * v * v * v));
+            float du = SQRT_2_OVER_PI * (1.0f + 3.0f * GELU_CUBIC * v * v);
+            dx[i] += dy[i] * (0.5f * (1.0f + t) + 0.5f * v * (1.0f - t * t) * du);
+        }
+        break;
+    case ACT_QUICK_GELU:
+        for (long i = 0; i < n; i++) {
+            float s = sigmoidf(QUICK_GELU_K * x[i]);
+            dx[i] += dy[i] * (s + QUICK_GELU_K * x[i] * s * (1.0f - s));
+        }
+        break;
+    case ACT_HARDSIGMOID:
+        for (long i = 0; i < n; i++) dx[i] += x[i] > -3.0f && x[i] < 3.0f ? dy[i] / 6.0f : 0.0f;
+        break;
+    case ACT_HARDSWISH:
+        for (long i = 0; i < n; i++)
+            dx[i] += x[i] < -3.0f ? 0.0f : x[i] < 3.0f ? dy[i] * (x[i] / 3.0f + 0.5f) : dy[i];
+        break;
+    case ACT_SIGMOID:
+        for (long i = 0; i < n; i++) dx[i] += dy[i] * y[i] * (1.0f - y[i]);
+        break;
+    case ACT_TANH:
+        for (long i = 0; i < n; i++) dx[i] += dy[i] * (1.0f - y[i] * y[i]);
+        break;
+    case ACT_SILU:
+        for (long i = 0; i < n; i++) {
+            float s = sigmoidf(x[i]);
+            dx[i] += dy[i] * s * (1.0f + x[i] * (1.0f - s));
+        }
+        break;
+    }
+}
+
+static void act_backward(Graph *g, Node *n)
+{
+    float *dx = graph_grad(g, n->in[0]);
+    if (!dx) return;
+    Act k = (Act)n->iarg[0];
+    const float *x = n->in[0]->data, *y = n->out->data, *dy = n->out->grad;
+    long numel = n->out->numel, nchunks = (numel + CHUNK - 1) / CHUNK;
+#pragma omp parallel for if (numel > PAR_MIN)
+    for (long c = 0; c < nchunks; c++) {
+        long lo = c * CHUNK, len = numel - lo < CHUNK ? numel - lo : CHUNK;
+        act_backward_chunk(k, x + lo, y + lo, dy + lo, dx + lo, len);
+    }
+}
+
+static Tensor *activation(Graph *g, Tensor *x, Act k)
+{
+    if (!x) return NULL;
+    Tensor *y = graph_tensor(g, x->ndim, x->shape);
+    if (!y) return NULL;
+    long numel = x->numel, nchunks = (numel + CHUNK - 1) / CHUNK;
+#pragma omp parallel for if (numel > PAR_MIN)
+    for (long c = 0; c < nchunks; c++) {
+        long lo = c * CHUNK, len = numel - lo < CHUNK ? numel - lo : CHUNK;
+        act_forward(k, x->data + lo, y->data + lo, len);
+    }
+    Node *n = graph_record(g, act_names[k], act_backward, y, 1, &x);
+    if (n) n->iarg[0] = (int)k;
+    return y;
+}
+
+Tensor *op_relu(Graph *g, Tensor *x) { return activation(g, x, ACT_RELU); }
+Tensor *op_gelu(Graph *g, Tensor *x) { return activation(g, x, ACT_GELU); }
+Tensor *op_gelu_tanh(Graph *g, Tensor *x) { return activation(g, x, ACT_GELU_TANH); }
+Tensor *op_quick_gelu(Graph *g, Tensor *x) { return activation(g, x, ACT_QUICK_GELU); }
+Tensor *op_hardsigmoid(Graph *g, Tensor *x) { return activation(g, x, ACT_HARDSIGMOID); }
+Tensor *op_hardswish(Graph *g, Tensor *x) { return activation(g, x, ACT_HARDSWISH); }
+Tensor *op_sigmoid(Graph *g, Tensor *x) { return activation(g, x, ACT_SIGMOID); }
+Tensor *op_tanh(Graph *g, Tensor *x) { return activation(g, x, ACT_TANH); }
+Tensor *op_silu(Graph *g, Tensor *x) { return activation(g, x, ACT_SILU); }
