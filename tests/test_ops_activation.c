@@ -59,7 +59,7 @@ TEST(activation_gradcheck)
 /* More elements than one thread's share: chunked, threaded loops must agree with small calls. */
 TEST(activation_large_matches_small)
 {
-    int shape[2] = {50, 1000};
+    int shape[2] = {40, 1000};
     for (int k = 0; k < N_ACTS; k++) {
         Tensor *x = act_input(200 + k, 2, shape, k);
         Graph *g = graph_new();
@@ -67,7 +67,7 @@ TEST(activation_large_matches_small)
         REQUIRE(y);
         long wrong = 0;
         Tensor *row = tensor_new_shape(1, 1000);
-        for (int r = 0; r < 50; r += 7) {
+        for (int r = 0; r < 40; r += 7) {
             memcpy(row->data, x->data + r * 1000L, 1000 * sizeof(float));
             Tensor *yr = acts[k].fn(g, row);
             REQUIRE(yr);
@@ -75,7 +75,7 @@ TEST(activation_large_matches_small)
         }
         CHECK_MSG(wrong == 0, "%s: %ld elements differ", acts[k].name, wrong);
         graph_free(g);
-        gradcheck(acts[k].name, build_act, &x, 1, &k, NULL);
+        gradcheck(acts[k].name, build_act, &x, 1, &k, &(GradcheckOpts){.max_elems = 12});
         tensor_free(row);
         tensor_free(x);
     }
