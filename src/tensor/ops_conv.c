@@ -97,8 +97,12 @@ static void col2im_add(const ConvGeom *c, const float *col, float *dx)
                     if (ih < 0 || ih >= c->H) continue;
                     float *dst = dxc + (long)ih * c->W;
                     const float *s = src + (long)oh * c->Wo;
+                    if (c->sw == 1) {
 #pragma omp simd
-                    for (int ow = lo; ow < hi; ow++) dst[(long)ow * c->sw + off] += s[ow];
+                        for (int ow = lo; ow < hi; ow++) dst[ow + off] += s[ow];
+                    } else {
+                        for (int ow = lo; ow < hi; ow++) dst[(long)ow * c->sw + off] += s[ow];
+                    }
                 }
             }
     }
@@ -183,8 +187,12 @@ static void dw_plane_generic(const ConvGeom *c, const float *xp, const float *wk
                 float wv = wk[ki * c->kw + kj];
                 const float *s = xp + (long)ih * c->W;
                 int off = kj * c->dw - c->pw;
+                if (c->sw == 1) {
 #pragma omp simd
-                for (int ow = lo; ow < hi; ow++) yr[ow] += wv * s[(long)ow * c->sw + off];
+                    for (int ow = lo; ow < hi; ow++) yr[ow] += wv * s[ow + off];
+                } else {
+                    for (int ow = lo; ow < hi; ow++) yr[ow] += wv * s[(long)ow * c->sw + off];
+                }
             }
         }
         dw_border_cols(c, xp, wk, b, yr, oh, lo, hi);
@@ -236,8 +244,12 @@ static void depthwise_backward(const ConvGeom *c, const float *x, const float *w
                     for (int kj = 0; kj < c->kw; kj++) {
                         float wv = wk[ki * c->kw + kj];
                         int off = kj * c->dw - c->pw;
+                        if (c->sw == 1) {
 #pragma omp simd
-                        for (int ow = lo; ow < hi; ow++) dxr[(long)ow * c->sw + off] += wv * dyr[ow];
+                            for (int ow = lo; ow < hi; ow++) dxr[ow + off] += wv * dyr[ow];
+                        } else {
+                            for (int ow = lo; ow < hi; ow++) dxr[(long)ow * c->sw + off] += wv * dyr[ow];
+                        }
                         for (int ow = first; ow < c->Wo; ow = next_border(ow, lo, hi)) {
                             int iw = ow * c->sw + off;
                             if (iw >= 0 && iw < c->W) dxr[iw] += wv * dyr[ow];
@@ -264,8 +276,13 @@ static void depthwise_backward(const ConvGeom *c, const float *x, const float *w
                         for (int kj = 0; kj < c->kw; kj++) {
                             int off = kj * c->dw - c->pw;
                             float acc = 0;
+                            if (c->sw == 1) {
 #pragma omp simd reduction(+ : acc)
-                            for (int ow = lo; ow < hi; ow++) acc += dyr[ow] * xr[(long)ow * c->sw + off];
+                                for (int ow = lo; ow < hi; ow++) acc += dyr[ow] * xr[ow + off];
+                            } else {
+#pragma omp simd reduction(+ : acc)
+                                for (int ow = lo; ow < hi; ow++) acc += dyr[ow] * xr[(long)ow * c->sw + off];
+                            }
                             for (int ow = first; ow < c->Wo; ow = next_border(ow, lo, hi)) {
                                 int iw = ow * c->sw + off;
                                 if (iw >= 0 && iw < c->W) acc += dyr[ow] * xr[iw];

@@ -156,7 +156,7 @@ static void binary_backward(Graph *g, Node *n)
         float *d = graph_grad(g, n->in[side]);
         if (!d) continue;
         const float *other = kind == OP_MUL ? n->in[1 - side]->data : NULL;
-        float sign = kind == OP_SUB && side == 0 ? -1.0f : 1.0f;
+        float sign = kind == OP_SUB && side == 1 ? -1.0f : 1.0f;
         binary_grad(bc, side, dy, other, sign, d);
     }
 }
