@@ -26,7 +26,7 @@ def save(family, tensors, metadata=None):
     for name, value in tensors.items():
         if isinstance(value, torch.Tensor):
             value = value.detach().cpu().numpy()
-        arr = np.ascontiguousarray(np.asarray(value, dtype=np.float32))
+        arr = np.ascontiguousarray(np.asarray(value, dtype=np.float32)).reshape(np.shape(value))
         data = arr.tobytes()
         header[name] = {"dtype": "F32", "shape": list(arr.shape), "data_offsets": [offset, offset + len(data)]}
         blobs.append(data)
