@@ -7,6 +7,26 @@
 #define ARENA_ALIGN 64
 #define ARENA_MIN_BLOCK ((size_t)1 << 20)
 
+/* Under AddressSanitizer, every allocation is followed by a poisoned red zone and a reset
+ * poisons whole blocks, so out-of-bounds or stale accesses to step memory are caught. */
+#if defined(__SANITIZE_ADDRESS__)
+#define ARENA_ASAN 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define ARENA_ASAN 1
+#endif
+#endif
+#ifdef ARENA_ASAN
+#include <sanitizer/asan_interface.h>
+#define REDZONE ARENA_ALIGN
+#define POISON(p, n) ASAN_POISON_MEMORY_REGION((p), (n))
+#define UNPOISON(p, n) ASAN_UNPOISON_MEMORY_REGION((p), (n))
+#else
+#define REDZONE 0
+#define POISON(p, n) ((void)(p), (void)(n))
+#define UNPOISON(p, n) ((void)(p), (void)(n))
+#endif
+
 struct ArenaBlock {
     ArenaBlock *next;
     size_t size, used;
@@ -24,6 +44,7 @@ static ArenaBlock *block_new(size_t size)
     b->size = size;
     b->used = 0;
     b->next = NULL;
+    POISON(b->mem, size);
     return b;
 }
 
@@ -31,7 +52,7 @@ static size_t round_up(size_t n) { return (n + ARENA_ALIGN - 1) & ~(size_t)(AREN
 
 void *arena_alloc(Arena *a, size_t bytes)
 {
-    size_t need = round_up(bytes ? bytes : 1);
+    size_t need = round_up(bytes ? bytes : 1) + REDZONE;
     ArenaBlock *b = a->head;
     if (!b || b->size - b->used < need) {
         size_t size = need > ARENA_MIN_BLOCK ? need : ARENA_MIN_BLOCK;
@@ -42,6 +63,7 @@ void *arena_alloc(Arena *a, size_t bytes)
         a->head = b = nb;
     }
     void *p = b->mem + b->used;
+    UNPOISON(p, bytes);
     b->used += need;
     a->used_total += need;
     if (a->used_total > a->high_water) a->high_water = a->used_total;
@@ -59,6 +81,7 @@ static void free_blocks(ArenaBlock *b)
 {
     while (b) {
         ArenaBlock *next = b->next;
+        UNPOISON(b->mem, b->size);
         free(b->mem);
         free(b);
         b = next;
@@ -72,7 +95,10 @@ void arena_reset(Arena *a)
         free_blocks(a->head);
         a->head = block_new(round_up(a->high_water));
     }
-    if (a->head) a->head->used = 0;
+    if (a->head) {
+        a->head->used = 0;
+        POISON(a->head->mem, a->head->size);
+    }
     a->used_total = 0;
 }
 

@@ -1,10 +1,11 @@
 #include "tensor/ops_activation.h"
 
+#include "tensor/parallel.h"
+
 #include <math.h>
 
 /* Work is split into chunks of this many elements; small tensors stay on one thread. */
 #define CHUNK 4096L
-#define PAR_MIN 32768L
 
 typedef enum { ACT_RELU, ACT_GELU, ACT_GELU_TANH, ACT_QUICK_GELU, ACT_HARDSIGMOID, ACT_HARDSWISH, ACT_SIGMOID,
                ACT_TANH, ACT_SILU } Act;
@@ -119,7 +120,7 @@ static void act_backward(Graph *g, Node *n)
     Act k = (Act)n->iarg[0];
     const float *x = n->in[0]->data, *y = n->out->data, *dy = n->out->grad;
     long numel = n->out->numel, nchunks = (numel + CHUNK - 1) / CHUNK;
-#pragma omp parallel for if (numel > PAR_MIN)
+#pragma omp parallel for if (numel > PAR_MIN_WORK)
     for (long c = 0; c < nchunks; c++) {
         long lo = c * CHUNK, len = numel - lo < CHUNK ? numel - lo : CHUNK;
         act_backward_chunk(k, x + lo, y + lo, dy + lo, dx + lo, len);
@@ -132,7 +133,7 @@ static Tensor *activation(Graph *g, Tensor *x, Act k)
     Tensor *y = graph_tensor(g, x->ndim, x->shape);
     if (!y) return NULL;
     long numel = x->numel, nchunks = (numel + CHUNK - 1) / CHUNK;
-#pragma omp parallel for if (numel > PAR_MIN)
+#pragma omp parallel for if (numel > PAR_MIN_WORK)
     for (long c = 0; c < nchunks; c++) {
         long lo = c * CHUNK, len = numel - lo < CHUNK ? numel - lo : CHUNK;
         act_forward(k, x->data + lo, y->data + lo, len);

@@ -1,12 +1,10 @@
 #include "tensor/ops_conv.h"
 
 #include "base/error.h"
+#include "tensor/parallel.h"
 #include "tensor/gemm.h"
 
 #include <string.h>
-
-/* Loops with less work than this (in multiply-adds or elements) stay on one thread. */
-#define PAR_MIN (1L << 15)
 
 enum { CONV_GENERAL, CONV_1X1, CONV_DEPTHWISE };
 
@@ -54,7 +52,7 @@ static void im2col(const ConvGeom *c, const float *x, float *col)
 {
     int rows = c->cin_g * c->kh * c->kw;
     long hw = (long)c->Ho * c->Wo;
-#pragma omp parallel for schedule(static) if (rows * hw > PAR_MIN)
+#pragma omp parallel for schedule(static) if (rows * hw > PAR_MIN_WORK)
     for (int r = 0; r < rows; r++) {
         int ci = r / (c->kh * c->kw), ki = r / c->kw % c->kh, kj = r % c->kw;
         const float *xc = x + (long)ci * c->H * c->W;
@@ -84,7 +82,7 @@ static void im2col(const ConvGeom *c, const float *x, float *col)
 static void col2im_add(const ConvGeom *c, const float *col, float *dx)
 {
     long hw = (long)c->Ho * c->Wo;
-#pragma omp parallel for schedule(static) if ((long)c->cin_g * c->kh * c->kw * hw > PAR_MIN)
+#pragma omp parallel for schedule(static) if ((long)c->cin_g * c->kh * c->kw * hw > PAR_MIN_WORK)
     for (int ci = 0; ci < c->cin_g; ci++) {
         float *dxc = dx + (long)ci * c->H * c->W;
         for (int ki = 0; ki < c->kh; ki++)
@@ -208,7 +206,7 @@ static void depthwise_forward(const ConvGeom *c, const float *x, const float *w,
     interior_cols(c, &lo, &hi);
     int fixed = c->kh == c->kw && (c->kh == 3 || c->kh == 5) && c->dh == 1 && c->dw == 1 && c->sh == c->sw &&
                 (c->sh == 1 || c->sh == 2);
-#pragma omp parallel for schedule(static) if (planes * hw * c->kh * c->kw > PAR_MIN)
+#pragma omp parallel for schedule(static) if (planes * hw * c->kh * c->kw > PAR_MIN_WORK)
     for (long p = 0; p < planes; p++) {
         int ch = (int)(p % c->Cout);
         const float *xp = x + p * c->H * c->W, *wk = w + (long)ch * c->kh * c->kw;
@@ -230,7 +228,7 @@ static void depthwise_backward(const ConvGeom *c, const float *x, const float *w
     interior_cols(c, &lo, &hi);
     int first = lo > 0 ? 0 : hi;
     if (dx) {
-#pragma omp parallel for schedule(static) if (work > PAR_MIN)
+#pragma omp parallel for schedule(static) if (work > PAR_MIN_WORK)
         for (long p = 0; p < planes; p++) {
             int ch = (int)(p % c->Cout);
             const float *wk = w + (long)ch * c->kh * c->kw;
@@ -261,7 +259,7 @@ static void depthwise_backward(const ConvGeom *c, const float *x, const float *w
     }
     if (dw) {
         /* Parallel over channels so each thread owns its filter; the batch is summed inside. */
-#pragma omp parallel for schedule(static) if (work > PAR_MIN)
+#pragma omp parallel for schedule(static) if (work > PAR_MIN_WORK)
         for (int ch = 0; ch < c->Cout; ch++) {
             float *dwk = dw + (long)ch * c->kh * c->kw;
             for (int n = 0; n < c->N; n++) {
@@ -356,7 +354,7 @@ static void conv2d_backward(Graph *g, Node *n)
     float *dx = graph_grad(g, x), *dw = graph_grad(g, w), *db = graph_grad(g, bias);
     long hw = (long)c.Ho * c.Wo;
     if (db) {
-#pragma omp parallel for schedule(static) if ((long)c.N * c.Cout * hw > PAR_MIN)
+#pragma omp parallel for schedule(static) if ((long)c.N * c.Cout * hw > PAR_MIN_WORK)
         for (int o = 0; o < c.Cout; o++) {
             double acc = 0;
             for (int b = 0; b < c.N; b++) {
@@ -426,7 +424,7 @@ Tensor *op_conv2d(Graph *g, Tensor *x, Tensor *w, Tensor *bias, Conv2dOpts opts)
         depthwise_forward(&c, x->data, w->data, bias ? bias->data : NULL, y->data, zeros);
     } else {
         long hw = (long)c.Ho * c.Wo, planes = (long)c.N * c.Cout;
-#pragma omp parallel for schedule(static) if (planes * hw > PAR_MIN)
+#pragma omp parallel for schedule(static) if (planes * hw > PAR_MIN_WORK)
         for (long p = 0; p < planes; p++) {
             float b = bias ? bias->data[p % c.Cout] : 0.0f;
             for (long i = 0; i < hw; i++) y->data[p * hw + i] = b;

@@ -1,12 +1,10 @@
 #include "tensor/ops_elementwise.h"
 
 #include "base/error.h"
+#include "tensor/parallel.h"
 
 #include <stdio.h>
 #include <string.h>
-
-/* Loops over fewer elements than this stay on one thread. */
-#define PAR_MIN 32768L
 
 enum { OP_ADD, OP_SUB, OP_MUL };
 static const char *const binary_names[] = {"add", "sub", "mul"};
@@ -105,7 +103,7 @@ static void binary_forward(int kind, const Bcast *bc, const float *a, const floa
 {
     if (bc->full[0] && bc->full[1]) {   /* same shape: one flat pass, in chunks */
         long chunk = 16384, nchunks = (bc->numel + chunk - 1) / chunk;
-#pragma omp parallel for if (bc->numel > PAR_MIN)
+#pragma omp parallel for if (bc->numel > PAR_MIN_WORK)
         for (long c = 0; c < nchunks; c++) {
             long lo = c * chunk, n = bc->numel - lo < chunk ? bc->numel - lo : chunk;
             combine_row(kind, a + lo, 1, b + lo, 1, y + lo, n);
@@ -113,7 +111,7 @@ static void binary_forward(int kind, const Bcast *bc, const float *a, const floa
         return;
     }
     long sa = bc->stride[0][bc->nd - 1], sb = bc->stride[1][bc->nd - 1];
-#pragma omp parallel for if (bc->numel > PAR_MIN)
+#pragma omp parallel for if (bc->numel > PAR_MIN_WORK)
     for (long r = 0; r < bc->rows; r++) {
         long off[2];
         row_offsets(bc, r, off);
@@ -128,7 +126,7 @@ static void binary_grad(const Bcast *bc, int side, const float *dy, const float 
     int oth = 1 - side;
     long sd = bc->stride[side][bc->nd - 1], so = bc->stride[oth][bc->nd - 1], cols = bc->cols;
     /* A full-size operand gets each element from one row only, so rows can run in parallel. */
-#pragma omp parallel for if (bc->full[side] && bc->numel > PAR_MIN)
+#pragma omp parallel for if (bc->full[side] && bc->numel > PAR_MIN_WORK)
     for (long r = 0; r < bc->rows; r++) {
         long off[2];
         row_offsets(bc, r, off);
@@ -246,7 +244,7 @@ static void affine_backward(Graph *g, Node *n)
     const float *dy = n->out->grad;
     float s = n->farg[0];
     long numel = n->out->numel;
-#pragma omp parallel for if (numel > PAR_MIN)
+#pragma omp parallel for if (numel > PAR_MIN_WORK)
     for (long i = 0; i < numel; i++) dx[i] += s * dy[i];
 }
 
@@ -256,7 +254,7 @@ static Tensor *affine(Graph *g, const char *name, Tensor *x, float s, float t)
     Tensor *y = graph_tensor(g, x->ndim, x->shape);
     if (!y) return NULL;
     long numel = x->numel;
-#pragma omp parallel for if (numel > PAR_MIN)
+#pragma omp parallel for if (numel > PAR_MIN_WORK)
     for (long i = 0; i < numel; i++) y->data[i] = x->data[i] * s + t;
     Node *n = graph_record(g, name, affine_backward, y, 1, &x);
     if (n) n->farg[0] = s;
@@ -277,7 +275,7 @@ static void reduce_backward(Graph *g, Node *n)
     long outer = n->iarg[0], len = n->iarg[1], inner = n->iarg[2];
     float scale = n->farg[0];
     const float *dy = n->out->grad;
-#pragma omp parallel for if (outer * len * inner > PAR_MIN)
+#pragma omp parallel for if (outer * len * inner > PAR_MIN_WORK)
     for (long o = 0; o < outer; o++)
         for (long k = 0; k < len; k++) {
             float *d = dx + (o * len + k) * inner;
@@ -294,11 +292,11 @@ static Tensor *reduce(Graph *g, const char *name, Tensor *x, long outer, long le
     float scale = is_mean ? 1.0f / (float)len : 1.0f;
     if (outer == 1 && inner == 1) {     /* everything into one number: accumulate in double */
         double s = 0;
-#pragma omp parallel for reduction(+ : s) if (len > PAR_MIN)
+#pragma omp parallel for reduction(+ : s) if (len > PAR_MIN_WORK)
         for (long k = 0; k < len; k++) s += x->data[k];
         y->data[0] = (float)(is_mean ? s / (double)len : s);
     } else {
-#pragma omp parallel for if (outer * len * inner > PAR_MIN)
+#pragma omp parallel for if (outer * len * inner > PAR_MIN_WORK)
         for (long o = 0; o < outer; o++) {
             float *yo = y->data + o * inner;
             for (long i = 0; i < inner; i++) yo[i] = 0;

@@ -1,12 +1,11 @@
 #include "tensor/ops_loss.h"
 
 #include "base/error.h"
+#include "tensor/parallel.h"
 
 #include <math.h>
 #include <stdio.h>
 #include <string.h>
-
-#define PAR_MIN 32768L
 
 /* ---- regression losses ---- */
 
@@ -43,7 +42,7 @@ static void reg_backward(Graph *g, Node *n)
     RegLoss k = (RegLoss)n->iarg[0];
     float delta = n->farg[0], scale = n->farg[1] * n->out->grad[0];
     long numel = pred->numel, inner = mask && mask->numel ? numel / mask->numel : 1;
-#pragma omp parallel for if (numel > PAR_MIN)
+#pragma omp parallel for if (numel > PAR_MIN_WORK)
     for (long i = 0; i < numel; i++) {
         float w = mask ? mask->data[i / inner] : 1.0f;
         float gr = scale * w * reg_slope(k, pred->data[i] - target->data[i], delta);
@@ -81,7 +80,7 @@ static Tensor *reg_loss(Graph *g, RegLoss k, Tensor *pred, Tensor *target, Tenso
     }
     long numel = pred->numel, inner = mask ? numel / mask->numel : 1;
     double total = 0, weight = 0;
-#pragma omp parallel for reduction(+ : total) if (numel > PAR_MIN)
+#pragma omp parallel for reduction(+ : total) if (numel > PAR_MIN_WORK)
     for (long i = 0; i < numel; i++) {
         float w = mask ? mask->data[i / inner] : 1.0f;
         total += (double)w * reg_value(k, pred->data[i] - target->data[i], delta);
@@ -147,7 +146,7 @@ static void ce_backward(Graph *g, Node *n)
     const int *t = n->saved2;
     int N = x->shape[0], C = x->shape[1], ignore = n->iarg[0];
     float scale = n->farg[0] * n->out->grad[0];
-#pragma omp parallel for if ((long)N * C > PAR_MIN)
+#pragma omp parallel for if ((long)N * C > PAR_MIN_WORK)
     for (int r = 0; r < N; r++) {
         if (t[r] == ignore) continue;
         const float *xr = x->data + (long)r * C;
@@ -186,7 +185,7 @@ Tensor *op_cross_entropy(Graph *g, Tensor *logits, const int *targets, int ignor
     float *ms = graph_alloc(g, (size_t)(N ? 2 * N : 1) * sizeof *ms);
     if (!y || !ms) return NULL;
     double total = 0;
-#pragma omp parallel for reduction(+ : total) if ((long)N * C > PAR_MIN)
+#pragma omp parallel for reduction(+ : total) if ((long)N * C > PAR_MIN_WORK)
     for (int r = 0; r < N; r++) {
         const float *xr = logits->data + (long)r * C;
         float m = xr[0];

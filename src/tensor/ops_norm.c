@@ -1,12 +1,10 @@
 #include "tensor/ops_norm.h"
 
 #include "base/error.h"
+#include "tensor/parallel.h"
 
 #include <math.h>
 #include <stdio.h>
-
-/* Loops with less work than this (in elements) stay on one thread. */
-#define PAR_MIN (1L << 15)
 
 /* 1 if t is NULL (when allowed) or a 1-D tensor of n elements. */
 static int is_vec(const Tensor *t, int n, int may_be_null)
@@ -25,7 +23,7 @@ static void batchnorm_backward(Graph *g, Node *n)
     long S = x->numel / ((long)N * C), M = (long)N * S;
     const float *mean = n->saved, *invstd = mean + C, *dy = n->out->grad;
     float *dx = graph_grad(g, x), *dgamma = graph_grad(g, gamma), *dbeta = graph_grad(g, beta);
-#pragma omp parallel for schedule(static) if (x->numel > PAR_MIN)
+#pragma omp parallel for schedule(static) if (x->numel > PAR_MIN_WORK)
     for (int c = 0; c < C; c++) {
         double sum_dy = 0, sum_dy_xhat = 0;
         for (int b = 0; b < N; b++) {
@@ -113,7 +111,7 @@ Tensor *op_batchnorm2d(Graph *g, Tensor *x, Tensor *gamma, Tensor *beta, Tensor 
     float *stats = graph_alloc(g, (size_t)(2 * C + 1) * sizeof *stats);
     if (!y || !stats) return NULL;
     float *mean = stats, *invstd = stats + C;
-#pragma omp parallel for schedule(static) if (training && x->numel > PAR_MIN)
+#pragma omp parallel for schedule(static) if (training && x->numel > PAR_MIN_WORK)
     for (int c = 0; c < C; c++) {
         double m, v;
         if (training) {
@@ -130,7 +128,7 @@ Tensor *op_batchnorm2d(Graph *g, Tensor *x, Tensor *gamma, Tensor *beta, Tensor 
         invstd[c] = (float)(1.0 / sqrt(v + eps));
     }
     long planes = (long)N * C;
-#pragma omp parallel for schedule(static) if (x->numel > PAR_MIN)
+#pragma omp parallel for schedule(static) if (x->numel > PAR_MIN_WORK)
     for (long p = 0; p < planes; p++) {
         int c = (int)(p % C);
         float scale = invstd[c] * (gamma ? gamma->data[c] : 1.0f);
@@ -158,7 +156,7 @@ static void layernorm_backward(Graph *g, Node *n)
     const float *gm = gamma ? gamma->data : NULL;
     if (dx) {
         /* dx = rstd * (gx - mean(gx) - xhat * mean(gx * xhat)), gx = dy * gamma */
-#pragma omp parallel for schedule(static) if (x->numel > PAR_MIN)
+#pragma omp parallel for schedule(static) if (x->numel > PAR_MIN_WORK)
         for (long r = 0; r < rows; r++) {
             const float *xr = x->data + r * D, *dr = dy + r * D;
             float m = mean[r], s = rstd[r], a = 0, b = 0;
@@ -177,7 +175,7 @@ static void layernorm_backward(Graph *g, Node *n)
         /* Column blocks per thread, so each gradient element has one writer. */
         enum { BLOCK = 64 };
         int blocks = (D + BLOCK - 1) / BLOCK;
-#pragma omp parallel for schedule(static) if (x->numel > PAR_MIN)
+#pragma omp parallel for schedule(static) if (x->numel > PAR_MIN_WORK)
         for (int blk = 0; blk < blocks; blk++) {
             int d0 = blk * BLOCK, d1 = d0 + BLOCK < D ? d0 + BLOCK : D;
             for (long r = 0; r < rows; r++) {
@@ -216,7 +214,7 @@ Tensor *op_layernorm(Graph *g, Tensor *x, Tensor *gamma, Tensor *beta, float eps
     if (!y || !stats) return NULL;
     float *mean = stats, *rstd = stats + rows;
     const float *gm = gamma ? gamma->data : NULL, *bt = beta ? beta->data : NULL;
-#pragma omp parallel for schedule(static) if (x->numel > PAR_MIN)
+#pragma omp parallel for schedule(static) if (x->numel > PAR_MIN_WORK)
     for (long r = 0; r < rows; r++) {
         const float *xr = x->data + r * D;
         float *yr = y->data + r * D, sum = 0, sq = 0;

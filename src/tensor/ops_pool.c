@@ -1,11 +1,9 @@
 #include "tensor/ops_pool.h"
 
 #include "base/error.h"
+#include "tensor/parallel.h"
 
 #include <math.h>
-
-/* Loops with less work than this (in elements) stay on one thread. */
-#define PAR_MIN (1L << 15)
 
 typedef struct {
     int N, C, H, W, Ho, Wo;
@@ -74,7 +72,7 @@ static void maxpool_backward(Graph *g, Node *n)
     const int *idx = n->saved;
     const float *dy = n->out->grad;
     long planes = (long)p.N * p.C, ohw = (long)p.Ho * p.Wo, ihw = (long)p.H * p.W;
-#pragma omp parallel for schedule(static) if (planes * ohw > PAR_MIN)
+#pragma omp parallel for schedule(static) if (planes * ohw > PAR_MIN_WORK)
     for (long q = 0; q < planes; q++)
         for (long i = 0; i < ohw; i++) dx[q * ihw + idx[q * ohw + i]] += dy[q * ohw + i];
 }
@@ -89,7 +87,7 @@ Tensor *op_maxpool2d(Graph *g, Tensor *x, Pool2dOpts opts)
     long planes = (long)p.N * p.C, ohw = (long)p.Ho * p.Wo, ihw = (long)p.H * p.W;
     int *idx = NULL;
     if (will_record(g, x) && !(idx = graph_alloc(g, (size_t)(planes * ohw + 1) * sizeof *idx))) return NULL;
-#pragma omp parallel for schedule(static) if (planes * ohw * p.kh * p.kw > PAR_MIN)
+#pragma omp parallel for schedule(static) if (planes * ohw * p.kh * p.kw > PAR_MIN_WORK)
     for (long q = 0; q < planes; q++) {
         const float *xp = x->data + q * ihw;
         for (int oh = 0; oh < p.Ho; oh++) {
@@ -141,7 +139,7 @@ static void avgpool_backward(Graph *g, Node *n)
     if (!dx) return;
     const float *dy = n->out->grad;
     long planes = (long)p.N * p.C, ohw = (long)p.Ho * p.Wo, ihw = (long)p.H * p.W;
-#pragma omp parallel for schedule(static) if (planes * ohw * p.kh * p.kw > PAR_MIN)
+#pragma omp parallel for schedule(static) if (planes * ohw * p.kh * p.kw > PAR_MIN_WORK)
     for (long q = 0; q < planes; q++) {
         float *dxp = dx + q * ihw;
         for (int oh = 0; oh < p.Ho; oh++) {
@@ -167,7 +165,7 @@ Tensor *op_avgpool2d(Graph *g, Tensor *x, Pool2dOpts opts, int count_include_pad
     if (!y) return NULL;
     long planes = (long)p.N * p.C, ohw = (long)p.Ho * p.Wo, ihw = (long)p.H * p.W;
     int include_pad = count_include_pad != 0;
-#pragma omp parallel for schedule(static) if (planes * ohw * p.kh * p.kw > PAR_MIN)
+#pragma omp parallel for schedule(static) if (planes * ohw * p.kh * p.kw > PAR_MIN_WORK)
     for (long q = 0; q < planes; q++) {
         const float *xp = x->data + q * ihw;
         for (int oh = 0; oh < p.Ho; oh++) {
@@ -206,7 +204,7 @@ static void global_avgpool_backward(Graph *g, Node *n)
     if (!dx) return;
     long planes = n->out->numel, S = x->numel / planes;
     const float *dy = n->out->grad;
-#pragma omp parallel for schedule(static) if (x->numel > PAR_MIN)
+#pragma omp parallel for schedule(static) if (x->numel > PAR_MIN_WORK)
     for (long q = 0; q < planes; q++) {
         float d = dy[q] / (float)S;
         for (long i = 0; i < S; i++) dx[q * S + i] += d;
@@ -220,7 +218,7 @@ Tensor *op_global_avgpool(Graph *g, Tensor *x)
     Tensor *y = graph_tensor(g, 2, x->shape);
     if (!y) return NULL;
     long planes = y->numel, S = x->numel / planes;
-#pragma omp parallel for schedule(static) if (x->numel > PAR_MIN)
+#pragma omp parallel for schedule(static) if (x->numel > PAR_MIN_WORK)
     for (long q = 0; q < planes; q++) {
         const float *xp = x->data + q * S;
         float sum = 0;
@@ -252,7 +250,7 @@ Tensor *op_global_maxpool(Graph *g, Tensor *x)
     long planes = y->numel, S = x->numel / planes;
     long *idx = NULL;
     if (will_record(g, x) && !(idx = graph_alloc(g, (size_t)planes * sizeof *idx))) return NULL;
-#pragma omp parallel for schedule(static) if (x->numel > PAR_MIN)
+#pragma omp parallel for schedule(static) if (x->numel > PAR_MIN_WORK)
     for (long q = 0; q < planes; q++) {
         const float *xp = x->data + q * S;
         long best_i = 0;

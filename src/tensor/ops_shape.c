@@ -1,12 +1,10 @@
 #include "tensor/ops_shape.h"
 
 #include "base/error.h"
+#include "tensor/parallel.h"
 
 #include <stdio.h>
 #include <string.h>
-
-/* Loops move at least this many floats before OpenMP splits them across threads. */
-#define PAR_MIN 32768L
 
 static void copy_or_add(float *dst, const float *src, long n, int add)
 {
@@ -140,7 +138,7 @@ static void transpose_batched(const float *src, float *dst, long batch, long R, 
 {
     enum { TB = 32 };
     long tr = (R + TB - 1) / TB, tc = (C + TB - 1) / TB, tiles = batch * tr * tc;
-#pragma omp parallel for schedule(static) if (batch * R * C > PAR_MIN)
+#pragma omp parallel for schedule(static) if (batch * R * C > PAR_MIN_WORK)
     for (long t = 0; t < tiles; t++) {
         long b = t / (tr * tc), r0 = t / tc % tr * TB, c0 = t % tc * TB;
         long r1 = r0 + TB < R ? r0 + TB : R, c1 = c0 + TB < C ? c0 + TB : C;
@@ -199,7 +197,7 @@ static void permute_data(const float *src, float *dst, int nd, const int *shape,
         return;
     }
     long len = gsize[ng - 1], step = in_stride[rank[ng - 1]], rows = numel / len;
-#pragma omp parallel for schedule(static) if (numel > PAR_MIN)
+#pragma omp parallel for schedule(static) if (numel > PAR_MIN_WORK)
     for (long r = 0; r < rows; r++) {
         long rem = r, off = 0;
         for (int k = ng - 2; k >= 0; k--) {
@@ -286,7 +284,7 @@ static void slice_backward(Graph *g, Node *n)
     long outer, inner, S = x->shape[dim], L = n->out->shape[dim];
     split_at(x, dim, &outer, &inner);
     const float *dy = n->out->grad;
-#pragma omp parallel for schedule(static) if (n->out->numel > PAR_MIN)
+#pragma omp parallel for schedule(static) if (n->out->numel > PAR_MIN_WORK)
     for (long o = 0; o < outer; o++) copy_or_add(dx + (o * S + start) * inner, dy + o * L * inner, L * inner, 1);
 }
 
@@ -310,7 +308,7 @@ Tensor *op_slice(Graph *g, Tensor *x, int dim, int start, int end)
     if (!y) return NULL;
     long outer, inner, L = e - s;
     split_at(x, d, &outer, &inner);
-#pragma omp parallel for schedule(static) if (y->numel > PAR_MIN)
+#pragma omp parallel for schedule(static) if (y->numel > PAR_MIN_WORK)
     for (long o = 0; o < outer; o++)
         copy_or_add(y->data + o * L * inner, x->data + (o * S + s) * inner, L * inner, 0);
     Node *n = graph_record(g, "slice", slice_backward, y, 1, &x);
@@ -330,7 +328,7 @@ static void concat_backward(Graph *g, Node *n)
         long S = x->shape[dim];
         float *dx = graph_grad(g, x);
         if (dx) {
-#pragma omp parallel for schedule(static) if (x->numel > PAR_MIN)
+#pragma omp parallel for schedule(static) if (x->numel > PAR_MIN_WORK)
             for (long o = 0; o < outer; o++) copy_or_add(dx + o * S * inner, dy + (o * T + off) * inner, S * inner, 1);
         }
         off += S;
@@ -351,7 +349,7 @@ static Tensor *concat_group(Graph *g, Tensor *const *xs, int n, int dim)
     for (int k = 0; k < n; k++) {
         long S = xs[k]->shape[dim];
         const float *src = xs[k]->data;
-#pragma omp parallel for schedule(static) if (xs[k]->numel > PAR_MIN)
+#pragma omp parallel for schedule(static) if (xs[k]->numel > PAR_MIN_WORK)
         for (long o = 0; o < outer; o++) copy_or_add(y->data + (o * T + off) * inner, src + o * S * inner, S * inner, 0);
         off += S;
     }
@@ -400,7 +398,7 @@ Tensor *op_concat(Graph *g, Tensor *const *xs, int n, int dim)
 /* dst[o, i, :] = src[o, index[i], :] for src [outer, S, inner], dst [outer, n, inner]. */
 static void gather(const float *src, float *dst, long outer, long S, long inner, const int *index, long n)
 {
-#pragma omp parallel for schedule(static) if (outer * n * inner > PAR_MIN)
+#pragma omp parallel for schedule(static) if (outer * n * inner > PAR_MIN_WORK)
     for (long r = 0; r < outer * n; r++) {
         long o = r / n, i = r % n;
         memcpy(dst + r * inner, src + (o * S + index[i]) * inner, (size_t)inner * sizeof(float));
@@ -411,7 +409,7 @@ static void gather(const float *src, float *dst, long outer, long S, long inner,
  * so threads split only the outer dimension. */
 static void scatter_add(float *dsrc, const float *ddst, long outer, long S, long inner, const int *index, long n)
 {
-#pragma omp parallel for schedule(static) if (outer > 1 && outer * n * inner > PAR_MIN)
+#pragma omp parallel for schedule(static) if (outer > 1 && outer * n * inner > PAR_MIN_WORK)
     for (long o = 0; o < outer; o++)
         for (long i = 0; i < n; i++) copy_or_add(dsrc + (o * S + index[i]) * inner, ddst + (o * n + i) * inner, inner, 1);
 }
@@ -568,7 +566,7 @@ static void expand_leading_backward(Graph *g, Node *n)
     if (!dx) return;
     long m = x->numel, copies = n->iarg[0];
     const float *dy = n->out->grad;
-#pragma omp parallel for schedule(static) if (n->out->numel > PAR_MIN)
+#pragma omp parallel for schedule(static) if (n->out->numel > PAR_MIN_WORK)
     for (long i = 0; i < m; i++) {
         float s = 0;
         for (long k = 0; k < copies; k++) s += dy[k * m + i];
@@ -590,7 +588,7 @@ Tensor *op_expand_leading(Graph *g, Tensor *x, int n)
     for (int i = 0; i < x->ndim; i++) shape[i + 1] = x->shape[i];
     Tensor *y = graph_tensor(g, x->ndim + 1, shape);
     if (!y) return NULL;
-#pragma omp parallel for schedule(static) if (y->numel > PAR_MIN)
+#pragma omp parallel for schedule(static) if (y->numel > PAR_MIN_WORK)
     for (long k = 0; k < n; k++) copy_or_add(y->data + k * x->numel, x->data, x->numel, 0);
     Node *nd = graph_record(g, "expand_leading", expand_leading_backward, y, 1, &x);
     if (nd) nd->iarg[0] = n;

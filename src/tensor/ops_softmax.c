@@ -1,11 +1,10 @@
 #include "tensor/ops_softmax.h"
 
 #include "base/error.h"
+#include "tensor/parallel.h"
 
 #include <math.h>
 #include <stdint.h>
-
-#define PAR_MIN 32768L
 
 /* Rows of the last dimension: x [rows, C]. */
 static long rows_of(const Tensor *x, int *cols)
@@ -49,7 +48,7 @@ static void softmax_backward(Graph *g, Node *n)
     int C, log_y = n->iarg[0];
     long rows = rows_of(n->out, &C);
     const float *y = n->out->data, *dy = n->out->grad;
-#pragma omp parallel for if (rows * C > PAR_MIN)
+#pragma omp parallel for if (rows * C > PAR_MIN_WORK)
     for (long r = 0; r < rows; r++) {
         const float *yr = y + r * C, *gr = dy + r * C;
         float *dr = dx + r * C;
@@ -72,7 +71,7 @@ static Tensor *softmax_impl(Graph *g, Tensor *x, int log_y)
     if (!y) return NULL;
     int C;
     long rows = rows_of(x, &C);
-#pragma omp parallel for if (rows * C > PAR_MIN)
+#pragma omp parallel for if (rows * C > PAR_MIN_WORK)
     for (long r = 0; r < rows; r++) softmax_row(x->data + r * C, y->data + r * C, C, log_y);
     Node *n = graph_record(g, name, softmax_backward, y, 1, &x);
     if (n) n->iarg[0] = log_y;
@@ -92,7 +91,7 @@ static void dropout_backward(Graph *g, Node *n)
     const float *dy = n->out->grad;
     float scale = n->farg[0];
     long numel = n->out->numel;
-#pragma omp parallel for if (numel > PAR_MIN)
+#pragma omp parallel for if (numel > PAR_MIN_WORK)
     for (long i = 0; i < numel; i++) dx[i] += keep[i] ? dy[i] * scale : 0.0f;
 }
 

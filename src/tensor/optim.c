@@ -1,13 +1,11 @@
 #include "tensor/optim.h"
 
 #include "base/error.h"
+#include "tensor/parallel.h"
 
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
-
-/* Tensors with at least this many elements are updated by all threads. */
-#define PAR_MIN_ELEMS (1L << 15)
 
 typedef struct {
     char *prefix;
@@ -164,7 +162,7 @@ static void adamw_update(float *restrict p, const float *restrict g, float *rest
                          float decay_mul, float b1, float b2, float step_size, float bc2_sqrt, float eps)
 {
     const float w1 = 1.0f - b1, w2 = 1.0f - b2;
-#pragma omp parallel for schedule(static) if (n >= PAR_MIN_ELEMS)
+#pragma omp parallel for schedule(static) if (n >= PAR_MIN_WORK)
     for (long i = 0; i < n; i++) {
         float gi = g[i];
         float mi = m[i] + w1 * (gi - m[i]); /* torch: exp_avg.lerp_(grad, 1 - beta1) */
@@ -178,7 +176,7 @@ static void adamw_update(float *restrict p, const float *restrict g, float *rest
 static void sgd_update(float *restrict p, const float *restrict g, float *restrict buf, long n, float lr, float wd,
                        float momentum, int nesterov)
 {
-#pragma omp parallel for schedule(static) if (n >= PAR_MIN_ELEMS)
+#pragma omp parallel for schedule(static) if (n >= PAR_MIN_WORK)
     for (long i = 0; i < n; i++) {
         float d = g[i];
         if (wd != 0) d += wd * p[i];
@@ -270,7 +268,7 @@ float *optim_state(const Optimizer *o, int i, int slot)
 static double sum_squares(const float *g, long n)
 {
     double s = 0;
-#pragma omp parallel for schedule(static) reduction(+ : s) if (n >= PAR_MIN_ELEMS)
+#pragma omp parallel for schedule(static) reduction(+ : s) if (n >= PAR_MIN_WORK)
     for (long i = 0; i < n; i++) s += (double)g[i] * g[i];
     return s;
 }
@@ -297,7 +295,7 @@ float clip_grad_norm(const ParamList *pl, float max_norm)
         if (!t || !t->grad) continue;
         float *g = t->grad;
         long n = t->numel;
-#pragma omp parallel for schedule(static) if (n >= PAR_MIN_ELEMS)
+#pragma omp parallel for schedule(static) if (n >= PAR_MIN_WORK)
         for (long j = 0; j < n; j++) g[j] *= coef;
     }
     return (float)norm;
