@@ -62,7 +62,7 @@ static double peak;
 
 static void row(const char *what, const char *shape, double gflops, double ms)
 {
-    printf("| %-34s | %-30s | %8.3f | %8.1f | %5.1f%% |\n", what, shape, ms, gflops, 100 * gflops / peak);
+    printf("| %-38s | %-30s | %8.3f | %8.1f | %5.1f%% |\n", what, shape, ms, gflops, 100 * gflops / peak);
 }
 
 static void bench_gemm_shapes(void)
@@ -227,10 +227,17 @@ int main(int argc, char **argv)
         }
     }
     threads = mvla_set_threads(threads);
-    peak = gemm_gflops(2048, 2048, 2048);
+    /* The peak is the best of three full-length runs, even with --quick, so shares stay honest. */
+    int was_quick = quick;
+    quick = 0;
+    for (int i = 0; i < 3; i++) {
+        double gf = gemm_gflops(2048, 2048, 2048);
+        if (gf > peak) peak = gf;
+    }
+    quick = was_quick;
     printf("threads %d, measured peak (sgemm 2048^3): %.1f GFLOP/s\n\n", threads, peak);
-    printf("| %-34s | %-30s | %8s | %8s | %6s |\n", "op", "shape", "ms", "GFLOP/s", "peak");
-    printf("|%s|%s|%s|%s|%s|\n", "------------------------------------", "--------------------------------",
+    printf("| %-38s | %-30s | %8s | %8s | %6s |\n", "op", "shape", "ms", "GFLOP/s", "peak");
+    printf("|%s|%s|%s|%s|%s|\n", "----------------------------------------", "--------------------------------",
            "----------", "----------", "--------");
     bench_gemm_shapes();
     bench_conv();
