@@ -67,10 +67,11 @@ demo: deps
 bench: deps $(BENCH_BIN)
 	@for b in $(BENCH_BIN); do echo "== $$b"; $$b || exit 1; done
 
-fuzz: $(LIB_SRC) tests/fuzz/fuzz_safetensors.c
+FUZZ_SRC := src/io/safetensors.c src/base/error.c src/base/file.c src/base/arena.c src/base/rng.c src/tensor/tensor.c
+fuzz: $(FUZZ_SRC) tests/fuzz/fuzz_safetensors.c
 	@mkdir -p build-fuzz
-	clang -std=c11 -D_GNU_SOURCE -g -O1 -fsanitize=fuzzer,address,undefined -fopenmp -Isrc $(BLAS_CFLAGS) \
-	  -o build-fuzz/fuzz_safetensors tests/fuzz/fuzz_safetensors.c $(LIB_SRC) $(LDLIBS)
+	clang -std=c11 -D_GNU_SOURCE -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined \
+	  -Isrc -Iinclude -o build-fuzz/fuzz_safetensors tests/fuzz/fuzz_safetensors.c $(FUZZ_SRC) -ljansson -lm
 
 clean:
 	rm -rf build build-san build-fuzz

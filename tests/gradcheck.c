@@ -84,3 +84,14 @@ int gradcheck(const char *label, BuildFn build, Tensor **in, int n_in, void *ctx
     graph_free(g);
     return ok;
 }
+
+/* Moves every element of t closer than margin to one of the kinks k[0..nk) out to kink +- margin,
+ * so finite differences with eps < margin never straddle a kink. */
+void push_away_from_kinks(Tensor *t, const float *kinks, int nk, float margin)
+{
+    for (long i = 0; i < t->numel; i++)
+        for (int k = 0; k < nk; k++) {
+            float d = t->data[i] - kinks[k];
+            if (d > -margin && d < margin) t->data[i] = kinks[k] + (d < 0 ? -margin : margin);
+        }
+}

@@ -23,4 +23,8 @@ int gradcheck(const char *label, BuildFn build, Tensor **in, int n_in, void *ctx
 /* Convenience: a persistent tensor of the given shape, filled from N(0, 1) with seed, requires_grad set. */
 Tensor *gc_input(unsigned seed, int ndim, const int *shape);
 
+/* Moves every element of t closer than margin to one of the kinks k[0..nk) out to kink +- margin,
+ * so finite differences with eps < margin never straddle a non-differentiable point. */
+void push_away_from_kinks(Tensor *t, const float *kinks, int nk, float margin);
+
 #endif

@@ -9,9 +9,6 @@
 #include <string.h>
 
 /* In test_ops_elementwise.c. */
-void pw_check_ref(const char *key, const char *const *names, int n_in, BuildFn build, void *ctx, double atol,
-                  double rtol, int seeded);
-void pw_push_away(Tensor *t, const float *kinks, int nk, float margin);
 
 typedef Tensor *(*UnaryOp)(Graph *, Tensor *);
 
@@ -43,7 +40,7 @@ static Tensor *act_input(unsigned seed, int ndim, const int *shape, int k)
 {
     Tensor *x = gc_input(seed, ndim, shape);
     for (long i = 0; i < x->numel; i++) x->data[i] *= 2.5f;
-    pw_push_away(x, acts[k].kinks, acts[k].n_kinks, 0.05f);
+    push_away_from_kinks(x, acts[k].kinks, acts[k].n_kinks, 0.05f);
     return x;
 }
 
@@ -88,7 +85,7 @@ TEST(activation_matches_pytorch)
     const char *x[] = {"x"};
     for (int k = 0; k < N_ACTS; k++) {
         int kk = k;
-        pw_check_ref(acts[k].name, x, 1, build_act, &kk, 1e-6, 1e-5, 1);
+        ref_check_op("pointwise.safetensors", acts[k].name, x, 1, build_act, &kk, 1e-6, 1e-5, 1);
     }
 }
 

@@ -8,67 +8,6 @@
 #include <stdio.h>
 #include <string.h>
 
-/* ---- helpers shared by the pointwise test files (test_ops_{elementwise,activation,softmax,loss}.c) ---- */
-
-/* Parity with tests/ref/pointwise.safetensors (tests/ref/gen_pointwise.py) for case `key`:
- * loads key.<name> for each input and sets requires_grad, runs build, compares the output with
- * key.y (shape and values), runs backward seeded with key.gy (seeded == 0: a scalar output seeded
- * with 1) and compares each input's gradient with key.g<name>. */
-void pw_check_ref(const char *key, const char *const *names, int n_in, BuildFn build, void *ctx, double atol,
-                  double rtol, int seeded)
-{
-    const char *f = "pointwise.safetensors";
-    char nm[96];
-    Tensor *in[8] = {0}, *gy = NULL, *ref_y = NULL;
-    int ok = n_in <= 8;
-    for (int i = 0; ok && i < n_in; i++) {
-        snprintf(nm, sizeof nm, "%s.%s", key, names[i]);
-        in[i] = ref_load(f, nm);
-        ok = in[i] && tensor_requires_grad(in[i]) == 0;
-    }
-    if (ok && seeded) {
-        snprintf(nm, sizeof nm, "%s.gy", key);
-        ok = (gy = ref_load(f, nm)) != NULL;
-    }
-    snprintf(nm, sizeof nm, "%s.y", key);
-    if (ok) ok = (ref_y = ref_load(f, nm)) != NULL;
-    Graph *g = graph_new();
-    Tensor *y = ok ? build(g, in, ctx) : NULL;
-    if (ok && !y) test_fail(__FILE__, __LINE__, "%s: forward failed: %s", key, mvla_error_message());
-    if (y) {
-        char s1[64], s2[64];
-        /* refgen.save() writes PyTorch's 0-d results as [1] (np.ascontiguousarray adds a dimension). */
-        int scalar = y->ndim == 0 && ref_y->ndim == 1 && ref_y->numel == 1;
-        CHECK_MSG(scalar || tensor_same_shape(y, ref_y), "%s: output shape %s, PyTorch %s", key,
-                  tensor_shape_str(y, s1, sizeof s1), tensor_shape_str(ref_y, s2, sizeof s2));
-        ref_check(f, nm, y->data, y->numel, atol, rtol);
-        if (seeded && gy->numel != y->numel)
-            test_fail(__FILE__, __LINE__, "%s: upstream gradient has %ld elements, output %ld", key, gy->numel, y->numel);
-        else if (graph_backward(g, y, seeded ? gy->data : NULL))
-            test_fail(__FILE__, __LINE__, "%s: backward failed: %s", key, mvla_error_message());
-        else
-            for (int i = 0; i < n_in; i++) {
-                snprintf(nm, sizeof nm, "%s.g%s", key, names[i]);
-                ref_check(f, nm, in[i]->grad, in[i]->numel, atol, rtol);
-            }
-    }
-    graph_free(g);
-    for (int i = 0; i < n_in && i < 8; i++) tensor_free(in[i]);
-    tensor_free(gy);
-    tensor_free(ref_y);
-}
-
-/* Moves every element of t closer than margin to one of the kinks k[0..nk) out to kink +- margin,
- * so finite differences with eps < margin never straddle a kink. */
-void pw_push_away(Tensor *t, const float *kinks, int nk, float margin)
-{
-    for (long i = 0; i < t->numel; i++)
-        for (int k = 0; k < nk; k++) {
-            float d = t->data[i] - kinks[k];
-            if (d > -margin && d < margin) t->data[i] = kinks[k] + (d < 0 ? -margin : margin);
-        }
-}
-
 /* ---- binary ops with broadcasting ---- */
 
 typedef Tensor *(*BinaryOp)(Graph *, Tensor *, Tensor *);
@@ -312,18 +251,18 @@ TEST(elementwise_matches_pytorch)
         for (int p = 0; p < N_PAIRS; p++) {
             snprintf(key, sizeof key, "%s_%s", binary_ops[o].name, pairs[p].name);
             BinaryCtx ctx = {binary_ops[o].fn};
-            pw_check_ref(key, ab, 2, build_binary, &ctx, 1e-6, 1e-6, 1);
+            ref_check_op("pointwise.safetensors", key, ab, 2, build_binary, &ctx, 1e-6, 1e-6, 1);
         }
     const char *two[] = {"bias", "bias_channels4", "bias_channels3"};
-    for (int i = 0; i < 3; i++) pw_check_ref(two[i], xb, 2, build_fixed, (void *)two[i], 1e-6, 1e-6, 1);
+    for (int i = 0; i < 3; i++) ref_check_op("pointwise.safetensors", two[i], xb, 2, build_fixed, (void *)two[i], 1e-6, 1e-6, 1);
     const char *one[] = {"scale", "add_scalar", "sum", "mean"};
-    for (int i = 0; i < 4; i++) pw_check_ref(one[i], x, 1, build_fixed, (void *)one[i], 1e-6, 1e-6, 1);
+    for (int i = 0; i < 4; i++) ref_check_op("pointwise.safetensors", one[i], x, 1, build_fixed, (void *)one[i], 1e-6, 1e-6, 1);
     const char *reds[] = {"sum", "mean"};
     for (int r = 0; r < 2; r++)
         for (int dim = 0; dim < 3; dim++)
             for (int keep = 0; keep < 2; keep++) {
                 snprintf(key, sizeof key, "%s_dim%d_k%d", reds[r], dim == 2 ? -1 : dim, keep);
-                pw_check_ref(key, x, 1, build_fixed, key, 1e-6, 1e-6, 1);
+                ref_check_op("pointwise.safetensors", key, x, 1, build_fixed, key, 1e-6, 1e-6, 1);
             }
 }
 

@@ -57,63 +57,19 @@ TEST(linear_gradcheck)
     tensor_free(b);
 }
 
-/* Runs c = op(a, b) on the reference inputs, seeds backward with the reference upstream
- * gradient, and compares output and both input gradients with PyTorch's. */
-static void check_matmul_ref(const char *key, int ta, int tb)
-{
-    char name[64];
-    Tensor *in[4];
-    const char *parts[4] = {"a", "b", "gc", "c"};
-    for (int i = 0; i < 4; i++) {
-        snprintf(name, sizeof name, "%s.%s", key, parts[i]);
-        in[i] = ref_load("linear.safetensors", name);
-    }
-    Tensor *a = in[0], *b = in[1];
-    REQUIRE(a && b && in[2] && in[3]);
-    tensor_requires_grad(a);
-    tensor_requires_grad(b);
-    Graph *g = graph_new();
-    Tensor *c = op_matmul(g, a, b, ta, tb);
-    REQUIRE(c);
-    snprintf(name, sizeof name, "%s.c", key);
-    ref_check("linear.safetensors", name, c->data, c->numel, 1e-5, 1e-5);
-    REQUIRE(graph_backward(g, c, in[2]->data) == 0);
-    snprintf(name, sizeof name, "%s.ga", key);
-    ref_check("linear.safetensors", name, a->grad, a->numel, 1e-5, 1e-5);
-    snprintf(name, sizeof name, "%s.gb", key);
-    ref_check("linear.safetensors", name, b->grad, b->numel, 1e-5, 1e-5);
-    graph_free(g);
-    for (int i = 0; i < 4; i++) tensor_free(in[i]);
-}
-
 TEST(matmul_matches_pytorch)
 {
-    check_matmul_ref("matmul_t00", 0, 0);
-    check_matmul_ref("matmul_t01", 0, 1);
-    check_matmul_ref("matmul_t10", 1, 0);
-    check_matmul_ref("matmul_t11", 1, 1);
-    check_matmul_ref("matmul_shared", 0, 0);
+    static const char *const names[] = {"a", "b"};
+    static const char *const keys[] = {"matmul_t00", "matmul_t01", "matmul_t10", "matmul_t11", "matmul_shared"};
+    static const int trans[][2] = {{0, 0}, {0, 1}, {1, 0}, {1, 1}, {0, 0}};
+    for (int i = 0; i < 5; i++)
+        ref_check_op("linear.safetensors", keys[i], names, 2, build_matmul, (void *)trans[i], 1e-5, 1e-5, 1);
 }
 
 TEST(linear_matches_pytorch)
 {
-    const char *f = "linear.safetensors";
-    Tensor *x = ref_load(f, "linear.x"), *w = ref_load(f, "linear.w"), *b = ref_load(f, "linear.b");
-    Tensor *gy = ref_load(f, "linear.gy");
-    REQUIRE(x && w && b && gy);
-    tensor_requires_grad(x);
-    tensor_requires_grad(w);
-    tensor_requires_grad(b);
-    Graph *g = graph_new();
-    Tensor *y = op_linear(g, x, w, b);
-    REQUIRE(y);
-    ref_check(f, "linear.y", y->data, y->numel, 1e-5, 1e-5);
-    REQUIRE(graph_backward(g, y, gy->data) == 0);
-    ref_check(f, "linear.gx", x->grad, x->numel, 1e-5, 1e-5);
-    ref_check(f, "linear.gw", w->grad, w->numel, 1e-5, 1e-5);
-    ref_check(f, "linear.gb", b->grad, b->numel, 1e-5, 1e-5);
-    graph_free(g);
-    tensor_free(x), tensor_free(w), tensor_free(b), tensor_free(gy);
+    static const char *const names[] = {"x", "w", "b"};
+    ref_check_op("linear.safetensors", "linear", names, 3, build_linear, NULL, 1e-5, 1e-5, 1);
 }
 
 TEST(matmul_rejects_bad_shapes)

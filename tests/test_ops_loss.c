@@ -11,8 +11,6 @@
 #include <string.h>
 
 /* In test_ops_elementwise.c. */
-void pw_check_ref(const char *key, const char *const *names, int n_in, BuildFn build, void *ctx, double atol,
-                  double rtol, int seeded);
 
 /* ---- regression losses ---- */
 
@@ -125,7 +123,7 @@ TEST(loss_regression_matches_pytorch)
     const char *pt[] = {"pred", "target"};
     RegCtx plain[] = {{0, 0, NULL, 0}, {1, 0, NULL, 0}, {2, 0.7f, NULL, 0}, {2, 1.0f, NULL, 0}};
     const char *keys[] = {"mse", "l1", "huber", "huber1"};
-    for (int i = 0; i < 4; i++) pw_check_ref(keys[i], pt, 2, build_reg, &plain[i], 1e-6, 1e-5, 0);
+    for (int i = 0; i < 4; i++) ref_check_op("pointwise.safetensors", keys[i], pt, 2, build_reg, &plain[i], 1e-6, 1e-5, 0);
     Tensor *mask = ref_load("pointwise.safetensors", "masked.mask");
     Tensor *mask_full = ref_load("pointwise.safetensors", "masked.mask_full");
     REQUIRE(mask && mask_full);
@@ -134,7 +132,7 @@ TEST(loss_regression_matches_pytorch)
         for (int full = 0; full < 2; full++) {
             RegCtx c = {kind, 0.7f, full ? mask_full : mask, 0};
             snprintf(key, sizeof key, "%s_masked%s", reg_names[kind], full ? "_full" : "");
-            pw_check_ref(key, pt, 2, build_reg, &c, 1e-6, 1e-5, 0);
+            ref_check_op("pointwise.safetensors", key, pt, 2, build_reg, &c, 1e-6, 1e-5, 0);
         }
     tensor_free(mask), tensor_free(mask_full);
 }
@@ -212,8 +210,8 @@ TEST(cross_entropy_matches_pytorch)
     Tensor *a = targets_from_ref("ce.targets", t, 6), *b = targets_from_ref("ce_ignore2.targets", t2, 6);
     REQUIRE(a && b && a->numel == 6 && b->numel == 6);
     CeCtx c = {t, -100, 0}, c2 = {t2, 2, 0};
-    pw_check_ref("ce", logits, 1, build_ce, &c, 1e-6, 1e-5, 0);
-    pw_check_ref("ce_ignore2", logits, 1, build_ce, &c2, 1e-6, 1e-5, 0);
+    ref_check_op("pointwise.safetensors", "ce", logits, 1, build_ce, &c, 1e-6, 1e-5, 0);
+    ref_check_op("pointwise.safetensors", "ce_ignore2", logits, 1, build_ce, &c2, 1e-6, 1e-5, 0);
     tensor_free(a), tensor_free(b);
 }
 

@@ -11,8 +11,7 @@ int conv2d_init(Conv2d *c, ParamList *p, const char *prefix, int in, int out, in
     if (groups <= 0 || in % groups || out % groups)
         return mvla_fail(MVLA_ERR_ARG, "conv %s: groups %d must divide in %d and out %d", prefix, groups, in, out);
     char name[256];
-    c->opts = (Conv2dOpts){.stride_h = stride, .stride_w = stride, .pad_h = padding, .pad_w = padding,
-                           .dilation_h = 1, .dilation_w = 1, .groups = groups};
+    c->opts = conv2d_opts(stride, padding, groups);
     int fan_in = in / groups * k * k;
     snprintf(name, sizeof name, "%s.weight", prefix);
     c->weight = params_new(p, name, 1, 4, (int[]){out, in / groups, k, k});

@@ -21,8 +21,8 @@ static int check_shape(int ndim, const int *shape)
     long n = 1;
     for (int i = 0; i < ndim; i++) {
         if (shape[i] < 0) return mvla_fail(MVLA_ERR_ARG, "tensor: dimension %d is %d, expected >= 0", i, shape[i]);
+        if (shape[i] && n > (1L << 40) / shape[i]) return mvla_fail(MVLA_ERR_ARG, "tensor: more than 2^40 elements");
         n *= shape[i];
-        if (n > (1L << 40)) return mvla_fail(MVLA_ERR_ARG, "tensor: too many elements");
     }
     return MVLA_OK;
 }

@@ -12,14 +12,14 @@ for ta in (0, 1):
         gc = det_tensor(30 + 2 * ta + tb, *c.shape)
         c.backward(gc)
         k = f"matmul_t{ta}{tb}"
-        out.update({f"{k}.a": a, f"{k}.b": b, f"{k}.c": c, f"{k}.gc": gc, f"{k}.ga": a.grad, f"{k}.gb": b.grad})
+        out.update({f"{k}.a": a, f"{k}.b": b, f"{k}.y": c, f"{k}.gy": gc, f"{k}.ga": a.grad, f"{k}.gb": b.grad})
 # shared 2-D right operand
 a = det_tensor(40, 2, 3, 4).requires_grad_()
 b = det_tensor(41, 4, 6).requires_grad_()
 c = a @ b
 gc = det_tensor(42, *c.shape)
 c.backward(gc)
-out.update({"matmul_shared.a": a, "matmul_shared.b": b, "matmul_shared.c": c, "matmul_shared.gc": gc,
+out.update({"matmul_shared.a": a, "matmul_shared.b": b, "matmul_shared.y": c, "matmul_shared.gy": gc,
             "matmul_shared.ga": a.grad, "matmul_shared.gb": b.grad})
 # linear
 lin = torch.nn.Linear(7, 5)
