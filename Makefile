@@ -15,8 +15,12 @@ OPT := -O3 -g -march=native
 endif
 BLAS_CFLAGS := $(shell pkg-config --cflags openblas 2>/dev/null)
 BLAS_LIBS := $(shell pkg-config --libs openblas 2>/dev/null || echo -lopenblas)
-CFLAGS := -std=c11 -D_GNU_SOURCE -Wall -Wextra -fopenmp $(OPT) -Isrc -Iinclude $(BLAS_CFLAGS) -MMD -MP
-LDLIBS := $(BLAS_LIBS) -ljansson -lm
+HDF5_CFLAGS := $(shell pkg-config --cflags hdf5 2>/dev/null)
+HDF5_LIBS := $(shell pkg-config --libs hdf5 2>/dev/null || echo -lhdf5)
+STB_CFLAGS := $(shell pkg-config --cflags stb 2>/dev/null || echo -I/usr/include/stb)
+CFLAGS := -std=c11 -D_GNU_SOURCE -Wall -Wextra -fopenmp $(OPT) -Isrc -Iinclude $(BLAS_CFLAGS) $(HDF5_CFLAGS) \
+  $(STB_CFLAGS) -MMD -MP
+LDLIBS := $(BLAS_LIBS) $(HDF5_LIBS) -lstb -ljansson -lpthread -lm
 LDFLAGS := -fopenmp $(OPT)
 
 LIB_SRC := $(shell find src -name '*.c' -not -path 'src/cli/*' | sort)

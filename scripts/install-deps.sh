@@ -1,13 +1,15 @@
 #!/usr/bin/env bash
 # Installs the Debian packages mvla needs, only those that are missing.
 # Usage: scripts/install-deps.sh [build|dev]
-#   build (default): what `make`, `make test` and `make demo` need.
-#   dev:             also python3-torch and numpy, to regenerate the reference outputs in tests/ref/.
+#   build (default): what `make`, `make test` and `make demo` need (python3-h5py: the tests check
+#                    that h5py reads our episode files exactly as the collector's).
+#   dev:             also python3-torch and Pillow, to regenerate the PyTorch references in tests/ref/
+#                    and to run the peer benchmarks in bench/.
 set -u
 profile=${1:-build}
-pkgs="build-essential pkg-config libopenblas-openmp-dev libjansson-dev"
+pkgs="build-essential pkg-config libopenblas-openmp-dev libjansson-dev libhdf5-dev libstb-dev python3-h5py"
 if [ "$profile" = dev ]; then
-  pkgs="$pkgs python3-torch python3-numpy"
+  pkgs="$pkgs python3-torch python3-numpy python3-pil"
 fi
 missing=""
 for p in $pkgs; do

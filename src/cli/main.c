@@ -16,7 +16,10 @@ typedef struct {
 
 static const Command commands[] = {
     {"inspect", cmd_inspect, "list the tensors and metadata of a .safetensors file, index.json or directory"},
-    {"train-demo", cmd_train_demo, "train a small policy on built-in data"},
+    {"train-demo", cmd_train_demo, "train a small conv + LSTM network on synthetic sequences"},
+    {"data", cmd_data, "dataset tools: info, check, split, cache, preview"},
+    {"sim", cmd_sim, "the built-in simulator: generate episodes, closed-loop evaluation"},
+    {"backbone", cmd_backbone, "run a Hugging Face backbone folder on inputs; tokenize text"},
 };
 #define N_COMMANDS ((int)(sizeof commands / sizeof commands[0]))
 

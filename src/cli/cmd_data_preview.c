@@ -1,0 +1,12 @@
+/* PLACEHOLDER so the binary links; replaced by the real command. */
+#include "cli/commands.h"
+
+#include <stdio.h>
+
+int data_preview_main(int argc, char **argv)
+{
+    (void)argc;
+    (void)argv;
+    fprintf(stderr, "mvla: data_preview: not written yet\n");
+    return 1;
+}

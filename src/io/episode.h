@@ -1,0 +1,74 @@
+/* Episode files: the Mobile VLA collector's HDF5 format (../shared/REFERENCE.md section 2), read
+ * and written with libhdf5 exactly as h5py writes them.
+ *
+ *   images               uint8  (T, H, W, 3)  BGR, gzip-chunked (one chunk per frame)
+ *   actions              float32 (T, 3)       [linear_x, linear_y, angular_z]
+ *   action_event_types   variable-length UTF-8 strings (T,): episode_start / start_action / stop_action
+ *   language_instruction fixed-length string S256 (1,), optional
+ *   attributes: episode_name (str), total_duration (f64), num_frames (i64), action_chunk_size (i64),
+ *               obstacle_layout_type (str), time_period (str), collection_datetime (str),
+ *               collection_hour (i64), collection_minute (i64)   -- each optional on read
+ *
+ * Reading is two-level: episode_open reads everything small (attributes, actions, events,
+ * instruction, image shape) and keeps the file open, so single frames are read on demand
+ * (episode_read_frame reads one chunk, not the whole image stack). */
+#ifndef MVLA_EPISODE_H
+#define MVLA_EPISODE_H
+
+#include <stdint.h>
+
+#define EPISODE_ACTION_DIM 3
+
+/* What the file name says, e.g. episode_20250101_120000_1box_vert_left_core_medium_evening.h5
+ * or basket_episode_..._2box_hori_right_variant_far.h5. Unknown parts stay empty ("") / 0. */
+typedef struct {
+    char target[32];     /* "cup" (default when no prefix), "basket", "bottle", ... prefix before "episode_" */
+    int boxes;           /* 1 or 2; 0 if unknown */
+    char layout[8];      /* "vert" / "hori" */
+    char side[8];        /* "left" / "right" */
+    char kind[8];        /* "core" / "variant" */
+    char distance[8];    /* "close" / "medium" / "far" */
+    char lighting[16];   /* trailing "dawn"/"morning"/"evening"/"night" suffix, if any */
+    char scenario[32];   /* "1box_vert_left" when boxes, layout and side are known, else "" */
+} EpisodeName;
+
+/* Parses a path's file name; never fails (unknown names leave fields empty). */
+void episode_parse_name(const char *path, EpisodeName *out);
+
+typedef struct {
+    char *path;
+    char *episode_name;        /* attribute, or the file stem if absent */
+    int num_frames;            /* T (from the images dataset) */
+    int height, width;         /* image size; channels are always 3 */
+    float *actions;            /* T x 3 */
+    char **events;             /* T strings (NULL entries if the dataset is absent) */
+    char *instruction;         /* from language_instruction, or NULL if the file has none */
+    double total_duration;     /* seconds; 0 if absent */
+    long action_chunk_size;    /* 0 if absent */
+    char *layout_attr;         /* obstacle_layout_type; NULL if absent */
+    char *time_period;         /* NULL if absent */
+    char *collection_datetime; /* NULL if absent */
+    long collection_hour, collection_minute; /* -1 if absent */
+    EpisodeName name;          /* parsed from the path */
+} EpisodeInfo;
+
+typedef struct EpisodeReader EpisodeReader;
+
+/* Opens path and reads its metadata, actions and events. Errors name the file and the dataset or
+ * attribute, e.g. "ep.h5: dataset 'actions': shape (17, 3), expected (18, 3) to match images". */
+int episode_open(EpisodeReader **out, const char *path);
+const EpisodeInfo *episode_info(const EpisodeReader *r);
+/* Reads frame t as BGR bytes (height*width*3) into dst. */
+int episode_read_frame(EpisodeReader *r, int t, uint8_t *dst);
+void episode_close(EpisodeReader *r);
+
+/* Writes an episode atomically (temp file, then rename) with h5py's layout and types, gzip level 4,
+ * one chunk per frame. frames: num_frames x height x width x 3 BGR bytes. Fields of info that are
+ * NULL / negative are not written (except episode_name, num_frames and the datasets). */
+int episode_write(const char *path, const EpisodeInfo *info, const uint8_t *frames);
+
+/* The built-in instruction for a side ("left" / "right"; anything else: the fallback), in English
+ * ("en") or the original Korean ("ko"). */
+const char *episode_default_instruction(const char *side, const char *lang);
+
+#endif
