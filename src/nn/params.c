@@ -18,7 +18,7 @@ void params_free(ParamList *p, int owned)
     memset(p, 0, sizeof *p);
 }
 
-int params_add(ParamList *p, Tensor *t, const char *name, int decay)
+static int add_entry(ParamList *p, Tensor *t, const char *name, int decay, int trainable)
 {
     if (!t) return mvla_fail(MVLA_ERR_ARG, "params: %s: no tensor", name);
     if (params_find(p, name)) return mvla_fail(MVLA_ERR_ARG, "params: %s added twice", name);
@@ -30,20 +30,33 @@ int params_add(ParamList *p, Tensor *t, const char *name, int decay)
         p->cap = cap;
     }
     char *copy = strdup(name);
-    if (!copy || tensor_requires_grad(t)) {
+    if (!copy || (trainable && tensor_requires_grad(t))) {
         free(copy);
         return mvla_fail(MVLA_ERR_NOMEM, "params: out of memory");
     }
     t->name = copy;
-    p->items[p->count++] = (Param){t, copy, decay};
+    p->items[p->count++] = (Param){t, copy, decay, trainable};
     return MVLA_OK;
 }
+
+int params_add(ParamList *p, Tensor *t, const char *name, int decay) { return add_entry(p, t, name, decay, 1); }
 
 Tensor *params_new(ParamList *p, const char *name, int decay, int ndim, const int *shape)
 {
     Tensor *t = tensor_new(ndim, shape);
     if (!t) return NULL;
     if (params_add(p, t, name, decay)) {
+        tensor_free(t);
+        return NULL;
+    }
+    return t;
+}
+
+Tensor *params_new_buffer(ParamList *p, const char *name, int ndim, const int *shape)
+{
+    Tensor *t = tensor_new(ndim, shape);
+    if (!t) return NULL;
+    if (add_entry(p, t, name, 0, 0)) {
         tensor_free(t);
         return NULL;
     }
