@@ -50,10 +50,17 @@ typedef struct {
     char *collection_datetime; /* NULL if absent */
     long collection_hour, collection_minute; /* -1 if absent */
     EpisodeName name;          /* parsed from the path */
+    long num_frames_attr;      /* the num_frames attribute as stored; -1 if absent (read only; the writer
+                                  always stores num_frames) */
 } EpisodeInfo;
 
 typedef struct EpisodeReader EpisodeReader;
 
+/* Open rules: images (uint8 (T,H,W,3)) and actions (float32/float64 (T,3)) are required;
+ * action_event_types (strings (T,)) and language_instruction (a string dataset, first element)
+ * are optional; every attribute is optional but must have the right kind (string / number) when
+ * present. A length mismatch between images, actions and events is an error. At most 2^20 frames
+ * of at most 16384 pixels a side. */
 /* Opens path and reads its metadata, actions and events. Errors name the file and the dataset or
  * attribute, e.g. "ep.h5: dataset 'actions': shape (17, 3), expected (18, 3) to match images". */
 int episode_open(EpisodeReader **out, const char *path);
@@ -62,13 +69,31 @@ const EpisodeInfo *episode_info(const EpisodeReader *r);
 int episode_read_frame(EpisodeReader *r, int t, uint8_t *dst);
 void episode_close(EpisodeReader *r);
 
+/* A deep copy of an EpisodeInfo (strings, actions, events), owned by the caller, so the summary can
+ * outlive its reader; episode_info_free frees such a copy's fields (not the struct itself). */
+int episode_info_copy(EpisodeInfo *dst, const EpisodeInfo *src);
+void episode_info_free(EpisodeInfo *info);
+
 /* Writes an episode atomically (temp file, then rename) with h5py's layout and types, gzip level 4,
  * one chunk per frame. frames: num_frames x height x width x 3 BGR bytes. Fields of info that are
- * NULL / negative are not written (except episode_name, num_frames and the datasets). */
+ * NULL / negative are not written (except episode_name, num_frames and the datasets); precisely:
+ * total_duration is written when >= 0, action_chunk_size when > 0 (0 reads back as "absent"),
+ * collection_hour/minute when >= 0, strings when non-NULL; episode_name defaults to the file stem.
+ * events NULL (or a NULL entry) writes what the collector would: episode_start for frame 0, then
+ * start_action, or stop_action for a zero action. The instruction must fit in 256 bytes.
+ * info->path, info->name and info->num_frames_attr are ignored. */
 int episode_write(const char *path, const EpisodeInfo *info, const uint8_t *frames);
 
 /* The built-in instruction for a side ("left" / "right"; anything else: the fallback), in English
  * ("en") or the original Korean ("ko"). */
 const char *episode_default_instruction(const char *side, const char *lang);
+/* Same, for a target: "basket" gives "Navigate to the gray basket on the left/right"; any other
+ * target (or NULL) the beverage-bottle sentence in English. Korean has only the cup sentences. */
+const char *episode_default_instruction_for(const char *target, const char *side, const char *lang);
+
+/* The process-wide libhdf5 lock (serial HDF5 is not thread-safe). Hold it around any direct libhdf5
+ * call made outside this module; the functions above take it themselves. Not recursive. */
+void episode_h5_lock(void);
+void episode_h5_unlock(void);
 
 #endif

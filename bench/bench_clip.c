@@ -1,0 +1,181 @@
+/* CLIP image encoder latency and throughput against PyTorch, same weights, same run.
+ *   build/bench/bench_clip [--preset ViT-B/32|ViT-B/16|ViT-L/14] [--batch N] [--iters N] [--no-peer]
+ * Writes a random model of the preset's real shape (Hugging Face layout) and random pixel_values to a
+ * temp folder; mvla loads it with clip_load, the peer (bench/peers/clip_torch.py, Debian's python3-torch,
+ * eager, torch.inference_mode) reads the same files. For 1 and 2 threads and batch 1 and N, prints the
+ * median ms per forward, ms per image and GFLOP/s (a multiply-add counts 2), and the largest difference
+ * between the two image_embeds. */
+#include "base/error.h"
+#include "base/progress.h"
+#include "base/threads.h"
+#include "io/safetensors.h"
+#include "models/clip.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#define PEER "bench/peers/clip_torch.py"
+#define MAX_ITERS 64
+
+static int cmp_double(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+/* Median ms of `iters` no_grad forwards after two warm-ups (the first sizes the arena, the second touches
+ * its pages); *best: the fastest; embeds (B*P floats) receives the output. */
+static double time_mvla(const ClipModel *m, Tensor *px, int iters, float *embeds, double *best)
+{
+    Graph *g = graph_new();
+    graph_set_grad(g, 0);
+    double t[MAX_ITERS];
+    ClipOutput out;
+    for (int i = -2; i < iters; i++) {
+        graph_reset(g);
+        double t0 = time_now();
+        if (clip_vision_forward(g, m, px, 0, &out)) {
+            fprintf(stderr, "bench_clip: %s\n", mvla_error_message());
+            exit(1);
+        }
+        if (i >= 0) t[i] = 1e3 * (time_now() - t0);
+    }
+    memcpy(embeds, out.embeds->data, (size_t)out.embeds->numel * sizeof(float));
+    graph_free(g);
+    qsort(t, (size_t)iters, sizeof t[0], cmp_double);
+    *best = t[0];
+    return t[iters / 2];
+}
+
+/* Runs the peer; returns its median ms (or -1; *best: its fastest) and fills embeds from its output file. */
+static double time_peer(const char *dir, const char *inputs, int threads, int iters, float *embeds, long n,
+                        double *best)
+{
+    char cmd[4096], out_path[1100];
+    snprintf(out_path, sizeof out_path, "%s/peer_out.safetensors", dir);
+    snprintf(cmd, sizeof cmd, "OMP_NUM_THREADS=%d /usr/bin/python3 %s '%s' '%s' '%s' %d %d", threads, PEER, dir, inputs,
+             out_path, threads, iters);
+    FILE *fp = popen(cmd, "r");
+    char line[1024] = "";
+    double ms = -1;
+    if (fp) {
+        while (fgets(line, sizeof line, fp)) {
+            const char *p = strstr(line, "\"median_ms\": ");
+            if (p) ms = atof(p + 13);
+            if ((p = strstr(line, "\"best_ms\": "))) *best = atof(p + 11);
+        }
+        if (pclose(fp) != 0) ms = -1;
+    }
+    SafeTensors *st = NULL;
+    if (ms > 0 && st_open(&st, out_path) == 0) {
+        const StTensor *t = st_find(st, "image_embeds");
+        if (t && t->numel == n) st_to_f32(t, embeds);
+        else ms = -1;
+        st_close(st);
+    } else {
+        ms = -1;
+    }
+    return ms;
+}
+
+static double max_diff(const float *a, const float *b, long n)
+{
+    double m = 0;
+    for (long i = 0; i < n; i++) m = fmax(m, fabs((double)a[i] - b[i]));
+    return m;
+}
+
+int main(int argc, char **argv)
+{
+    const char *preset = "ViT-B/32";
+    int batch = 8, iters = 0, use_peer = 1;
+    for (int i = 1; i < argc; i++) {
+        if (strcmp(argv[i], "--preset") == 0 && i + 1 < argc) preset = argv[++i];
+        else if (strcmp(argv[i], "--batch") == 0 && i + 1 < argc) batch = atoi(argv[++i]);
+        else if (strcmp(argv[i], "--iters") == 0 && i + 1 < argc) iters = atoi(argv[++i]);
+        else if (strcmp(argv[i], "--no-peer") == 0) use_peer = 0;
+        else {
+            fprintf(stderr, "usage: bench_clip [--preset ViT-B/32|ViT-B/16|ViT-L/14] [--batch N] [--iters N] "
+                            "[--no-peer]\n");
+            return 2;
+        }
+    }
+    if (batch < 1 || iters < 0 || iters > MAX_ITERS) {
+        fprintf(stderr, "bench_clip: --batch >= 1, --iters 1..%d\n", MAX_ITERS);
+        return 2;
+    }
+    ClipConfig cfg;
+    if (clip_config_preset(&cfg, preset)) {
+        fprintf(stderr, "bench_clip: %s\n", mvla_error_message());
+        return 2;
+    }
+    if (use_peer && access(PEER, R_OK) != 0) {
+        fprintf(stderr, "bench_clip: %s not found (run from the repository root); running without the peer\n", PEER);
+        use_peer = 0;
+    }
+    char dir[] = "/tmp/mvla_bench_clip_XXXXXX";
+    if (!mkdtemp(dir)) {
+        perror("bench_clip: mkdtemp");
+        return 1;
+    }
+    /* the model: random weights in the real shape, written in HF layout and read back */
+    ClipModel *gen = NULL, *m = NULL;
+    if (clip_create_random(&gen, &cfg, CLIP_TOWER_VISION, 1) || clip_save(gen, dir) || clip_load(&m, dir, 0)) {
+        fprintf(stderr, "bench_clip: %s\n", mvla_error_message());
+        return 1;
+    }
+    clip_free(gen);
+    int R = cfg.vision.image_size, P = cfg.projection_dim;
+    double gflop_per_image = 2e-9 * clip_vision_macs(m);
+    printf("CLIP %s image encoder, %d tokens, %.2f GFLOP per image (random weights, HF layout, %s)\n", preset,
+           clip_vision_tokens(&cfg.vision), gflop_per_image, dir);
+    printf("ms per image: median (best) of the forwards; GFLOP/s from the median\n\n"
+           "| batch | threads | mvla ms/image | mvla GFLOP/s | torch ms/image | torch GFLOP/s | mvla/torch time "
+           "| max abs embeds diff |\n|---:|---:|---:|---:|---:|---:|---:|---:|\n");
+    int batches[2] = {1, batch};
+    for (int bi = 0; bi < (batch > 1 ? 2 : 1); bi++) {
+        int B = batches[bi];
+        Tensor *px = tensor_new_shape(4, B, 3, R, R);
+        Rng r;
+        rng_seed(&r, 2);
+        tensor_fill_normal(px, &r, 1.0f);
+        char inputs[1100];
+        snprintf(inputs, sizeof inputs, "%s/inputs_b%d.safetensors", dir, B);
+        StWriter *w = st_writer_new();
+        if (st_writer_add_tensor(w, "pixel_values", px) || st_writer_save(w, inputs)) {
+            fprintf(stderr, "bench_clip: %s\n", mvla_error_message());
+            return 1;
+        }
+        st_writer_free(w);
+        int n_iters = iters ? iters : (B == 1 ? 15 : 5);
+        float *ours = malloc((size_t)B * P * sizeof(float)), *theirs = malloc((size_t)B * P * sizeof(float));
+        for (int threads = 1; threads <= 2; threads++) {
+            mvla_set_threads(threads);
+            double best = 0, pbest = 0;
+            double ms = time_mvla(m, px, n_iters, ours, &best);
+            double pms = use_peer ? time_peer(dir, inputs, threads, n_iters, theirs, (long)B * P, &pbest) : -1;
+            printf("| %d | %d | %.1f (%.1f) | %.1f |", B, threads, ms / B, best / B, gflop_per_image * B / (ms * 1e-3));
+            if (pms > 0)
+                printf(" %.1f (%.1f) | %.1f | %.2f | %.1e |\n", pms / B, pbest / B, gflop_per_image * B / (pms * 1e-3),
+                       ms / pms, max_diff(ours, theirs, (long)B * P));
+            else
+                printf(" - | - | - | - |\n");
+            fflush(stdout);
+        }
+        free(ours), free(theirs);
+        tensor_free(px);
+        unlink(inputs);
+    }
+    char path[1100];
+    const char *files[] = {"config.json", "model.safetensors", "peer_out.safetensors"};
+    for (int i = 0; i < 3; i++) {
+        snprintf(path, sizeof path, "%s/%s", dir, files[i]);
+        unlink(path);
+    }
+    rmdir(dir);
+    clip_free(m);
+    return 0;
+}

@@ -1,0 +1,146 @@
+/* Student policy speed: step mode (one new frame in, one action out) at 1 and 2 threads, split into
+ * encoder and head time, with batch norm folded (inference) and not; and a training step
+ * (forward + backward of a batch of windows).
+ *   build/bench/bench_policy [--quick] [CONFIG.json ...]     (default: configs/student*.json)
+ * Weights are random (speed does not depend on them). */
+#include "base/error.h"
+#include "base/progress.h"
+#include "base/threads.h"
+#include "models/policy.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static int quick;
+
+static float *random_frame(const StudentConfig *c, Rng *r)
+{
+    long n = 3L * c->encoder.input_width * c->encoder.input_height;
+    float *f = malloc((size_t)n * sizeof *f);
+    if (f) rng_fill_normal(r, f, n, 1.0f);
+    return f;
+}
+
+/* Steps for ~1 s (0.2 s quick) after 20 warm-up steps; prints one row. */
+static int bench_steps(StudentPolicy *p, int threads, const char *label)
+{
+    mvla_set_threads(threads);
+    StudentRunner *r = student_runner_new(p);
+    Rng rng;
+    rng_seed(&rng, 3);
+    float *frames[8], action[3];
+    for (int i = 0; i < 8; i++) frames[i] = random_frame(&p->cfg, &rng);
+    if (!r || student_runner_set_instruction(r, "Navigate to the gray basket on the left")) {
+        fprintf(stderr, "bench_policy: %s\n", mvla_error_message());
+        return 1;
+    }
+    for (int i = 0; i < 20; i++) student_runner_step(r, frames[i % 8], action, NULL);
+    double e0, h0, e1, h1, budget = quick ? 0.2 : 1.0, start = time_now();
+    long s0, s1, n = 0;
+    student_runner_timing(r, &e0, &h0, &s0);
+    do {
+        if (student_runner_step(r, frames[n % 8], action, NULL)) {
+            fprintf(stderr, "bench_policy: %s\n", mvla_error_message());
+            return 1;
+        }
+        n++;
+    } while (time_now() - start < budget);
+    double wall = time_now() - start;
+    student_runner_timing(r, &e1, &h1, &s1);
+    printf("| %-22s | %-8s | %7d | %9.0f | %8.3f | %8.3f | %8.3f |\n", p->cfg.name, label, threads, n / wall,
+           1e3 * wall / n, 1e3 * (e1 - e0) / n, 1e3 * (h1 - h0) / n);
+    for (int i = 0; i < 8; i++) free(frames[i]);
+    student_runner_free(r);
+    return 0;
+}
+
+/* Forward + backward of B windows in training mode: windows per second. */
+static int bench_train(StudentPolicy *p, int threads, int B)
+{
+    mvla_set_threads(threads);
+    const StudentConfig *c = &p->cfg;
+    int W = c->head.window, K = c->action.chunk;
+    Tensor *frames = tensor_new_shape(5, B, W, 3, c->encoder.input_height, c->encoder.input_width);
+    float *targets = calloc((size_t)B * K * 3, sizeof *targets);
+    const char **texts = malloc((size_t)B * sizeof *texts);
+    Graph *g = graph_new();
+    Rng rng;
+    rng_seed(&rng, 5);
+    if (!frames || !targets || !texts || !g) return 1;
+    tensor_fill_normal(frames, &rng, 1.0f);
+    for (int b = 0; b < B; b++) texts[b] = b % 2 ? "go left" : "go right";
+    double budget = quick ? 0.3 : 1.5, start = 0;
+    long n = -1;
+    do {
+        if (n == 0) start = time_now();
+        graph_reset(g);
+        Tensor *e = student_encode_texts(g, p, texts, B, 1, &rng);
+        Tensor *loss = student_loss(g, p, student_forward(g, p, frames, NULL, e, 1, &rng), targets, NULL);
+        if (!loss || graph_backward(g, loss, NULL)) {
+            fprintf(stderr, "bench_policy: %s\n", mvla_error_message());
+            return 1;
+        }
+        params_zero_grad(&p->params);
+        n++;
+    } while (n < 1 || time_now() - start < budget);
+    double wall = time_now() - start;
+    printf("| %-22s | train B=%-2d | %5d | %9.1f windows/s | %8.1f frames/s | %8.1f ms/step |\n", c->name, B,
+           threads, n * B / wall, n * B * W / wall, 1e3 * wall / n);
+    graph_free(g);
+    tensor_free(frames);
+    free(targets);
+    free(texts);
+    return 0;
+}
+
+int main(int argc, char **argv)
+{
+    const char *defaults[] = {"configs/student.json", "configs/student-discrete.json",
+                              "configs/student-nohistory.json", "configs/student-concat.json"};
+    const char *paths[16];
+    int n = 0;
+    for (int i = 1; i < argc; i++) {
+        if (strcmp(argv[i], "--quick") == 0) quick = 1;
+        else if (n < 16) paths[n++] = argv[i];
+    }
+    if (n == 0)
+        for (int i = 0; i < 4; i++) paths[n++] = defaults[i];
+    printf("## Student policy, step mode (one frame in, one action out; random weights)\n\n");
+    printf("| %-22s | %-8s | threads | steps/s   | ms/step  | encoder  | head     |\n", "config", "BN");
+    printf("|------------------------|----------|---------|-----------|----------|----------|----------|\n");
+    StudentPolicy pols[16];
+    int ok[16] = {0};
+    for (int i = 0; i < n; i++) {
+        StudentConfig c;
+        if (student_config_load(&c, paths[i]) || student_init(&pols[i], &c, 1)) {
+            fprintf(stderr, "bench_policy: %s\n", mvla_error_message());
+            return 1;
+        }
+        ok[i] = 1;
+        for (int t = 1; t <= 2; t++)
+            if (bench_steps(&pols[i], t, "eval")) return 1;
+    }
+    for (int i = 0; i < n; i++) {
+        StudentPolicy folded;
+        StudentConfig c = pols[i].cfg;
+        if (student_init(&folded, &c, 1) || student_fold_batchnorm(&folded)) return 1;
+        for (int t = 1; t <= 2; t++)
+            if (bench_steps(&folded, t, "folded")) return 1;
+        student_free(&folded);
+    }
+    printf("\n## Model sizes\n\n| config | parameters | model (fp32) | encoder MMAC/frame | feature map |\n|---|---|---|---|---|\n");
+    for (int i = 0; i < n; i++) {
+        const StudentPolicy *p = &pols[i];
+        printf("| %s | %ld | %.2f MB | %.2f | %dx%dx%d |\n", p->cfg.name, student_param_count(p),
+               student_model_bytes(p) / 1e6, mobilenet_macs(&p->enc) / 1e6, p->enc.out_channels, p->enc.out_h,
+               p->enc.out_w);
+    }
+    printf("\n## Training step (forward + backward, batch norm in training mode)\n\n");
+    for (int i = 0; i < n; i++)
+        for (int t = 1; t <= 2; t++)
+            if (bench_train(&pols[i], t, 8)) return 1;
+    for (int i = 0; i < n; i++)
+        if (ok[i]) student_free(&pols[i]);
+    return 0;
+}

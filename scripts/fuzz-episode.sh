@@ -1,0 +1,21 @@
+#!/usr/bin/env bash
+# Fuzzes the HDF5 episode reader (and the dataset checker behind it) with libFuzzer (clang,
+# ASan + UBSan on our code; libhdf5 itself is not instrumented).
+# Usage: scripts/fuzz-episode.sh [seconds (default 60)] [extra libFuzzer flags...]
+# Seeds: tests/fixtures/*.h5 (left untouched); new inputs collect in build-fuzz/corpus-episode/,
+# crashes in build-fuzz/episode-crash-* (reproduce: build-fuzz/fuzz_episode build-fuzz/episode-crash-...).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+secs=${1:-60}
+shift || true
+mkdir -p build-fuzz/corpus-episode build-fuzz/seeds-episode
+cp tests/fixtures/*.h5 build-fuzz/seeds-episode/
+SRC="src/io/episode.c src/data/check.c src/data/dataset.c src/data/actions.c src/base/hash.c src/base/error.c src/base/file.c"
+# shellcheck disable=SC2046,SC2086
+clang -std=c11 -D_GNU_SOURCE -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined \
+  -Isrc -Iinclude $(pkg-config --cflags hdf5) -o build-fuzz/fuzz_episode tests/fuzz/fuzz_episode.c $SRC \
+  $(pkg-config --libs hdf5 2>/dev/null || echo -lhdf5) -ljansson -lpthread -lm
+export UBSAN_OPTIONS=${UBSAN_OPTIONS:-halt_on_error=1:print_stacktrace=1}
+export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1}
+exec build-fuzz/fuzz_episode -max_total_time="$secs" -max_len=32768 -rss_limit_mb=2048 -timeout=20 \
+  -print_final_stats=1 -artifact_prefix=build-fuzz/episode- "$@" build-fuzz/corpus-episode build-fuzz/seeds-episode

@@ -1,0 +1,371 @@
+/* Training batches: sample list, per-epoch shuffle, filling one batch (augment + normalise), and the
+ * optional background thread that fills batch i+1 while the caller uses batch i (double buffering). */
+#include "data/batch.h"
+
+#include "base/error.h"
+#include "data/actions.h"
+
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+
+void batch_options_default(BatchOptions *o)
+{
+    memset(o, 0, sizeof *o);
+    o->batch_size = 8;
+    o->window = 4;
+    o->chunk = 1;
+    o->shuffle = 1;
+    o->skip_start = 1;
+    o->prefetch = 1;
+    for (int c = 0; c < 3; c++) o->std[c] = 1.0f;
+    augment_off(&o->aug);
+}
+
+typedef struct {
+    int k; /* index into the loader's episode list */
+    int t;
+} Sample;
+
+typedef struct {
+    Batch b;
+    uint8_t *img;  /* one augmented frame */
+} Slot;
+
+struct BatchLoader {
+    const FrameCache *c;
+    BatchOptions o;
+    int *eps;               /* cache episode indices */
+    char **instr_mirrored;  /* per entry of eps */
+    int n_eps;
+    Sample *samples, *order;
+    long n_samples, n_batches;
+    int epoch;
+    long next_batch;        /* the batch the caller gets next */
+    float lut[3][256];      /* pixel byte -> normalised value, per channel */
+    Slot slot[2];
+    /* background thread */
+    int thread_started, quit;
+    pthread_t thread;
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    long job;               /* batch the worker should fill, -1 none */
+    long done;              /* the last batch the worker finished this epoch, -1 none */
+    int job_rc;
+    char *job_err;
+};
+
+/* splitmix64 finaliser: a well-mixed 64-bit value from (seed, epoch, position). */
+static uint64_t mix(uint64_t seed, uint64_t epoch, uint64_t pos)
+{
+    uint64_t z = seed ^ (epoch * 0xD1B54A32D192ED03ull) ^ (pos * 0x9E3779B97F4A7C15ull);
+    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+    return z ^ (z >> 31);
+}
+
+static void set_rows(Tensor *t, int rows)
+{
+    long per_row = t->numel / t->shape[0];
+    t->shape[0] = rows;
+    t->numel = per_row * rows;
+}
+
+/* Fills slot s with batch index b of the current epoch. Depends only on (options, epoch, order, b). */
+static int fill_batch(BatchLoader *l, long b, int s)
+{
+    const BatchOptions *o = &l->o;
+    Slot *sl = &l->slot[s];
+    Batch *bt = &sl->b;
+    const Preprocess *pre = cache_preprocess(l->c);
+    int W = o->window, K = o->chunk, h = pre->height, w = pre->width;
+    long start = b * o->batch_size;
+    int count = (int)(l->n_samples - start < o->batch_size ? l->n_samples - start : o->batch_size);
+    Tensor *ts[4] = {bt->frames, bt->frame_mask, bt->actions, bt->action_mask};
+    for (int i = 0; i < 4; i++) {
+        ts[i]->shape[0] = o->batch_size;
+        ts[i]->numel = shape_numel(ts[i]->ndim, ts[i]->shape);
+        set_rows(ts[i], count);
+    }
+    bt->count = count;
+    size_t plane = (size_t)h * w, frame_floats = 3 * plane;
+    for (int i = 0; i < count; i++) {
+        Sample sm = l->order[start + i];
+        int ci = l->eps[sm.k];
+        const CacheEpisode *ep = cache_episode(l->c, ci);
+        Rng r;
+        rng_seed(&r, mix(o->seed, (uint64_t)l->epoch, (uint64_t)(start + i)));
+        AugmentDraw d;
+        augment_draw(&o->aug, &r, w, h, &d);
+        int ident = augment_is_identity(&d);
+        float *fr = bt->frames->data + (size_t)i * W * frame_floats;
+        float *fm = bt->frame_mask->data + (size_t)i * W;
+        int first = sm.t - W + 1, j0 = first < 0 ? -first : 0; /* window slot of frame 0 when padded */
+        for (int j = j0; j < W; j++) {
+            const uint8_t *src = cache_frame(l->c, ci, first + j);
+            if (!ident) {
+                int rc = augment_image(&d, j, src, sl->img, w, h);
+                if (rc) return rc;
+                src = sl->img;
+            }
+            float *dst = fr + (size_t)j * frame_floats;
+            for (size_t p = 0; p < plane; p++)
+                for (int c = 0; c < 3; c++) dst[c * plane + p] = l->lut[c][src[3 * p + c]];
+            fm[j] = 1.0f;
+        }
+        for (int j = 0; j < j0; j++) { /* padding: the first frame again, masked out */
+            memcpy(fr + (size_t)j * frame_floats, fr + (size_t)j0 * frame_floats, frame_floats * sizeof(float));
+            fm[j] = 0.0f;
+        }
+        float *act = bt->actions->data + (size_t)i * K * 3;
+        float *am = bt->action_mask->data + (size_t)i * K;
+        for (int k = 0; k < K; k++) {
+            int tt = sm.t + k;
+            if (tt < ep->num_frames) {
+                memcpy(act + 3 * k, ep->actions + 3 * tt, 3 * sizeof(float));
+                if (d.mirror) action_mirror(act + 3 * k);
+                am[k] = 1.0f;
+            } else {
+                act[3 * k] = act[3 * k + 1] = act[3 * k + 2] = 0.0f;
+                am[k] = 0.0f;
+            }
+        }
+        bt->instructions[i] = d.mirror ? l->instr_mirrored[sm.k] : ep->instruction;
+        bt->episode[i] = ci;
+        bt->t[i] = sm.t;
+        bt->mirrored[i] = d.mirror;
+    }
+    return MVLA_OK;
+}
+
+/* ---- background thread ---- */
+
+static void *worker(void *arg)
+{
+    BatchLoader *l = arg;
+    pthread_mutex_lock(&l->mu);
+    for (;;) {
+        while (l->job < 0 && !l->quit) pthread_cond_wait(&l->cv, &l->mu);
+        if (l->quit) break;
+        long b = l->job;
+        pthread_mutex_unlock(&l->mu);
+        int rc = fill_batch(l, b, (int)(b % 2));
+        char *err = NULL;
+        if (rc) {
+            const char *m = mvla_error_message();
+            if ((err = malloc(strlen(m) + 1))) strcpy(err, m);
+        }
+        pthread_mutex_lock(&l->mu);
+        free(l->job_err);
+        l->job_err = err;
+        l->job_rc = rc;
+        l->done = b;
+        l->job = -1;
+        pthread_cond_broadcast(&l->cv);
+    }
+    pthread_mutex_unlock(&l->mu);
+    return NULL;
+}
+
+/* Waits until the worker holds no job (caller holds mu). */
+static void wait_idle(BatchLoader *l)
+{
+    while (l->job >= 0) pthread_cond_wait(&l->cv, &l->mu);
+}
+
+/* ---- loader ---- */
+
+static int alloc_slot(Slot *s, const BatchOptions *o, int h, int w)
+{
+    int B = o->batch_size, W = o->window, K = o->chunk;
+    Batch *b = &s->b;
+    b->frames = tensor_new_shape(5, B, W, 3, h, w);
+    b->frame_mask = tensor_new_shape(2, B, W);
+    b->actions = tensor_new_shape(3, B, K, 3);
+    b->action_mask = tensor_new_shape(2, B, K);
+    b->instructions = calloc((size_t)B, sizeof *b->instructions);
+    b->episode = calloc((size_t)B, sizeof(int));
+    b->t = calloc((size_t)B, sizeof(int));
+    b->mirrored = calloc((size_t)B, sizeof(int));
+    s->img = malloc((size_t)h * w * 3);
+    if (!b->frames || !b->frame_mask || !b->actions || !b->action_mask || !b->instructions || !b->episode || !b->t ||
+        !b->mirrored || !s->img)
+        return mvla_fail(MVLA_ERR_NOMEM, "batches: out of memory for a batch of %d windows of %d frames", B, W);
+    return MVLA_OK;
+}
+
+static void free_slot(Slot *s)
+{
+    Batch *b = &s->b;
+    tensor_free(b->frames);
+    tensor_free(b->frame_mask);
+    tensor_free(b->actions);
+    tensor_free(b->action_mask);
+    free(b->instructions);
+    free(b->episode);
+    free(b->t);
+    free(b->mirrored);
+    free(s->img);
+}
+
+static int check_options(const BatchOptions *o)
+{
+    if (o->batch_size < 1 || o->batch_size > (1 << 20))
+        return mvla_fail(MVLA_ERR_ARG, "batches: batch_size %d: expected 1..%d", o->batch_size, 1 << 20);
+    if (o->window < 1 || o->window > 1024) return mvla_fail(MVLA_ERR_ARG, "batches: window %d: expected 1..1024", o->window);
+    if (o->chunk < 1 || o->chunk > 1024) return mvla_fail(MVLA_ERR_ARG, "batches: chunk %d: expected 1..1024", o->chunk);
+    for (int c = 0; c < 3; c++)
+        if (!(o->std[c] > 0) || o->mean[c] != o->mean[c])
+            return mvla_fail(MVLA_ERR_ARG, "batches: normalisation channel %d: expected a finite mean and std > 0", c);
+    return augment_validate(&o->aug);
+}
+
+int batch_loader_new(BatchLoader **out, const FrameCache *c, const int *episodes, int n_episodes, const BatchOptions *o)
+{
+    *out = NULL;
+    int rc = check_options(o);
+    if (rc) return rc;
+    int n = episodes ? n_episodes : cache_num_episodes(c);
+    if (n < 1) return mvla_fail(MVLA_ERR_ARG, "batches: no episodes chosen");
+    BatchLoader *l = calloc(1, sizeof *l);
+    if (!l) return mvla_fail(MVLA_ERR_NOMEM, "batches: out of memory");
+    l->c = c;
+    l->o = *o;
+    l->n_eps = n;
+    l->job = l->done = -1;
+    l->eps = malloc(sizeof(int) * (size_t)n);
+    l->instr_mirrored = calloc((size_t)n, sizeof(char *));
+    rc = l->eps && l->instr_mirrored ? MVLA_OK : mvla_fail(MVLA_ERR_NOMEM, "batches: out of memory");
+    long total = 0;
+    for (int k = 0; !rc && k < n; k++) {
+        int ci = episodes ? episodes[k] : k;
+        const CacheEpisode *ep = cache_episode(c, ci);
+        if (!ep) {
+            rc = mvla_fail(MVLA_ERR_ARG, "batches: episode index %d: expected 0..%d", ci, cache_num_episodes(c) - 1);
+            break;
+        }
+        l->eps[k] = ci;
+        if (!(l->instr_mirrored[k] = augment_swap_sides(ep->instruction))) rc = MVLA_ERR_NOMEM;
+        total += ep->num_frames;
+    }
+    if (!rc) {
+        l->samples = malloc(sizeof(Sample) * (size_t)(total ? total : 1));
+        l->order = malloc(sizeof(Sample) * (size_t)(total ? total : 1));
+        if (!l->samples || !l->order) rc = mvla_fail(MVLA_ERR_NOMEM, "batches: out of memory for %ld samples", total);
+    }
+    for (int k = 0; !rc && k < n; k++) {
+        const CacheEpisode *ep = cache_episode(c, l->eps[k]);
+        for (int t = o->skip_start ? 1 : 0; t < ep->num_frames; t++) l->samples[l->n_samples++] = (Sample){k, t};
+    }
+    if (!rc && l->n_samples == 0) rc = mvla_fail(MVLA_ERR_ARG, "batches: the chosen episodes have no samples (only start frames?)");
+    if (!rc) {
+        l->n_batches = o->drop_last ? l->n_samples / o->batch_size : (l->n_samples + o->batch_size - 1) / o->batch_size;
+        if (l->n_batches == 0)
+            rc = mvla_fail(MVLA_ERR_ARG, "batches: %ld samples make no full batch of %d (drop_last)", l->n_samples, o->batch_size);
+    }
+    const Preprocess *pre = cache_preprocess(c);
+    for (int s = 0; !rc && s < 2; s++) rc = alloc_slot(&l->slot[s], o, pre->height, pre->width);
+    for (int ch = 0; ch < 3; ch++)
+        for (int v = 0; v < 256; v++) l->lut[ch][v] = ((float)v / 255.0f - o->mean[ch]) / o->std[ch];
+    if (!rc && o->prefetch) {
+        pthread_mutex_init(&l->mu, NULL);
+        pthread_cond_init(&l->cv, NULL);
+        if (pthread_create(&l->thread, NULL, worker, l) != 0) {
+            pthread_mutex_destroy(&l->mu);
+            pthread_cond_destroy(&l->cv);
+            rc = mvla_fail(MVLA_ERR_NOMEM, "batches: cannot start the background thread");
+        } else {
+            l->thread_started = 1;
+        }
+    }
+    if (!rc) rc = batch_loader_start_epoch(l, 0);
+    if (rc) {
+        batch_loader_free(l);
+        return rc;
+    }
+    *out = l;
+    return MVLA_OK;
+}
+
+void batch_loader_free(BatchLoader *l)
+{
+    if (!l) return;
+    if (l->thread_started) {
+        pthread_mutex_lock(&l->mu);
+        l->quit = 1;
+        pthread_cond_broadcast(&l->cv);
+        pthread_mutex_unlock(&l->mu);
+        pthread_join(l->thread, NULL);
+        pthread_mutex_destroy(&l->mu);
+        pthread_cond_destroy(&l->cv);
+    }
+    free(l->job_err);
+    for (int s = 0; s < 2; s++) free_slot(&l->slot[s]);
+    if (l->instr_mirrored)
+        for (int k = 0; k < l->n_eps; k++) free(l->instr_mirrored[k]);
+    free(l->instr_mirrored);
+    free(l->eps);
+    free(l->samples);
+    free(l->order);
+    free(l);
+}
+
+long batch_loader_num_samples(const BatchLoader *l) { return l->n_samples; }
+long batch_loader_num_batches(const BatchLoader *l) { return l->n_batches; }
+
+int batch_loader_start_epoch(BatchLoader *l, int epoch)
+{
+    if (epoch < 0) return mvla_fail(MVLA_ERR_ARG, "batches: epoch %d: expected >= 0", epoch);
+    if (l->thread_started) {
+        pthread_mutex_lock(&l->mu);
+        wait_idle(l);
+        pthread_mutex_unlock(&l->mu);
+    }
+    l->epoch = epoch;
+    l->next_batch = 0;
+    memcpy(l->order, l->samples, sizeof(Sample) * (size_t)l->n_samples);
+    if (l->o.shuffle) {
+        Rng r;
+        rng_seed(&r, mix(l->o.seed, (uint64_t)epoch, UINT64_MAX));
+        for (long i = l->n_samples - 1; i > 0; i--) {
+            long j = (long)rng_below(&r, (uint32_t)(i + 1));
+            Sample tmp = l->order[i];
+            l->order[i] = l->order[j];
+            l->order[j] = tmp;
+        }
+    }
+    if (l->thread_started) {
+        pthread_mutex_lock(&l->mu);
+        l->done = -1;
+        l->job = 0;
+        pthread_cond_broadcast(&l->cv);
+        pthread_mutex_unlock(&l->mu);
+    }
+    return MVLA_OK;
+}
+
+int batch_loader_next(BatchLoader *l, const Batch **out)
+{
+    *out = NULL;
+    if (l->next_batch >= l->n_batches) return MVLA_OK;
+    long b = l->next_batch;
+    int rc;
+    if (l->thread_started) {
+        pthread_mutex_lock(&l->mu);
+        while (l->done != b) pthread_cond_wait(&l->cv, &l->mu);
+        rc = l->job_rc;
+        if (rc) {
+            mvla_fail(rc, "%s", l->job_err ? l->job_err : "batches: the background thread failed");
+        } else if (b + 1 < l->n_batches) { /* the caller is done with batch b-1: refill its slot */
+            l->job = b + 1;
+            pthread_cond_broadcast(&l->cv);
+        }
+        pthread_mutex_unlock(&l->mu);
+    } else {
+        rc = fill_batch(l, b, (int)(b % 2));
+    }
+    if (rc) return rc;
+    l->next_batch++;
+    *out = &l->slot[b % 2].b;
+    return MVLA_OK;
+}

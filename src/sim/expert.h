@@ -1,0 +1,35 @@
+/* The simulator's expert driver, a Policy with privileged state: it reads the scene geometry and
+ * the robot's true pose from the SimEnv it was built on (never the camera frame), and drives
+ * around the obstacles on the instructed side to stop at the goal spot in front of the target,
+ * using only teleop keys:
+ *
+ *   core     the canonical route: forward while there is room, slide out to the lane beside the
+ *            obstacles, forward past them, slide back in line with the target, forward, stop
+ *            (1box_vert_left: W W W A A W W W W W D D W W, space)
+ *   variant  varied but valid routes: diagonal keys, sliding out early, a wider lane, returning
+ *            late or diagonally, a glance to one side and back; drawn per rollout
+ *
+ * The side comes from the instruction (sim_instruction_side); an instruction naming no side gets
+ * the side with more room. The env must outlive the policy, and each rollout must be
+ * sim_env_reset before policy_reset (the expert draws its variant choices from the rollout seed). */
+#ifndef MVLA_SIM_EXPERT_H
+#define MVLA_SIM_EXPERT_H
+
+#include "runtime/policy.h"
+#include "sim/env.h"
+
+typedef enum { SIM_EXPERT_CORE, SIM_EXPERT_VARIANT } SimExpertStyle;
+
+typedef struct {
+    SimExpertStyle style;
+    int ignore_instruction; /* baseline: drive on a random side (per rollout) whatever the instruction says */
+} SimExpertOptions;
+
+int sim_expert_policy(Policy *out, const SimEnv *env, const SimExpertOptions *opt);
+
+/* The key the expert pressed last (' ' for stop; 0 before the first step). */
+char sim_expert_last_key(const Policy *expert);
+/* The side the expert is driving on in this rollout. */
+SimSide sim_expert_side(const Policy *expert);
+
+#endif

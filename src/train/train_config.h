@@ -1,0 +1,96 @@
+/* The training run's configuration: one JSON object with three sections, every key optional.
+ *
+ *   {"preset": "student",          base preset the rest overrides ("student" or "tiny"; default "student")
+ *    "policy": {...},              the student policy (src/models/policy_config.h)
+ *    "train": {...},               optimisation (below)
+ *    "data": {...}}                frames and instructions (below)
+ *
+ * train (defaults of the "student" preset in brackets):
+ *   epochs            [30] 1..100000
+ *   batch_size        [8] 1..4096
+ *   lr                [5e-4] peak learning rate, (0, 1]
+ *   min_lr            [1e-6] where the decay ends, [0, lr]
+ *   schedule          ["cosine"] "cosine", "linear" or "constant" (after the warmup)
+ *   warmup            [0.05] linear warmup, as a fraction of the total steps, [0, 0.5]
+ *   weight_decay      [1e-4] AdamW's decoupled decay for weights (never biases, norms, embeddings' pads)
+ *   beta1, beta2, eps [0.9, 0.999, 1e-8] AdamW
+ *   encoder_lr_scale  [1.0] learning-rate multiplier of the image encoder's parameters (group "encoder.")
+ *   clip              [0.5] gradient-norm clip; 0: measure only
+ *   patience          [5] early stopping: epochs without a lower validation MAE; 0: off
+ *   min_delta         [0.0] an improvement must lower the validation MAE by more than this
+ *   seed              [0] initialisation, shuffling, augmentation, dropout (0..2^53)
+ *   log_every         [10] steps between "step" lines of metrics.jsonl, 1..100000
+ *   skip_start        [true] no training sample at frame 0 (its action is the zero "episode_start")
+ *   augment           ["default"] "default", "off", or an object of AugmentParams fields over the defaults:
+ *                     rotate_deg, scale_min, scale_max, translate, brightness, contrast, saturation, hue,
+ *                     gamma, noise_std, blur_prob, blur_sigma, mirror_prob (src/data/augment.h)
+ * data:
+ *   lang              ["en"] built-in instructions' language, "en" or "ko"
+ *   instructions      [""] JSON instruction mapping file ("" none); see src/data/dataset.h
+ *   instruction       [""] one instruction for every episode ("" none)
+ *   crop              ["stretch"] "stretch", "center_crop" or "pad" (src/data/preprocess.h)
+ *   filter            ["area"] "area" or "bicubic"
+ * The frame size is the policy's encoder.input_width x input_height.
+ *
+ * Errors name the source and the key path: "run.json: train.lr: expected a number in (0, 1], got -1";
+ * "run.json: train.lrr: unknown key (expected one of: ...)". */
+#ifndef MVLA_TRAIN_CONFIG_H
+#define MVLA_TRAIN_CONFIG_H
+
+#include "data/augment.h"
+#include "data/preprocess.h"
+#include "models/policy_config.h"
+#include "tensor/schedule.h"
+
+#include <stdint.h>
+
+typedef struct {
+    int epochs, batch_size;
+    double lr, min_lr;
+    LrScheduleKind schedule;
+    double warmup;
+    double weight_decay, beta1, beta2, eps, encoder_lr_scale;
+    double clip;
+    int patience;
+    double min_delta;
+    uint64_t seed;
+    int log_every;
+    int skip_start;
+    int augment_on;        /* 0: "off" */
+    AugmentParams augment; /* when augment_on */
+} TrainSettings;
+
+#define TRAIN_PATH_MAX 512
+#define TRAIN_TEXT_MAX 512
+
+typedef struct {
+    char lang[8];
+    char instructions[TRAIN_PATH_MAX];
+    char instruction[TRAIN_TEXT_MAX];
+    CropPolicy crop;
+    ResizeFilter filter;
+} DataSettings;
+
+typedef struct {
+    char preset[32];
+    StudentConfig policy;
+    TrainSettings train;
+    DataSettings data;
+} TrainConfig;
+
+/* A named preset: "student" (the default policy, 30 epochs, augmentation on) or "tiny" (a very small
+ * policy at 32x16 pixels for tests and smoke runs). MVLA_ERR_ARG naming the presets otherwise. */
+int train_config_preset(TrainConfig *c, const char *name);
+/* Parses JSON text over its "preset" (default "student"). source labels errors. */
+int train_config_parse(TrainConfig *c, const char *json_text, const char *source);
+int train_config_load(TrainConfig *c, const char *path);
+/* The full config as indented JSON (malloc'd), which train_config_parse reads back to the same config. */
+char *train_config_to_json(const TrainConfig *c);
+
+/* The frame preprocessing the config implies (policy input size, data crop and filter). */
+void train_config_preprocess(const TrainConfig *c, Preprocess *p);
+
+/* One line for tables: "film lstm W6 K4 l1 aug". */
+void train_config_features(const TrainConfig *c, char *buf, int n);
+
+#endif

@@ -1,0 +1,829 @@
+/* The training loop (see trainer.h): setup (config, split, cache, model, optimiser, loaders), epochs of
+ * AdamW steps with validation, early stopping, checkpoints with the state that --resume needs, and the
+ * K-fold driver. */
+#include "train/trainer.h"
+
+#include "base/error.h"
+#include "base/file.h"
+#include "base/hash.h"
+#include "base/progress.h"
+#include "base/threads.h"
+#include "data/batch.h"
+#include "data/split.h"
+#include "nn/checkpoint.h"
+#include "tensor/optim.h"
+#include "train/curves.h"
+#include "train/evaluate.h"
+#include "train/model_meta.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <jansson.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#define PATH_LEN 4096
+
+const char *train_status_name(TrainStatus s)
+{
+    return s == TRAIN_EARLY_STOPPED ? "early_stopped" : s == TRAIN_INTERRUPTED ? "interrupted" : "complete";
+}
+
+void train_options_default(TrainOptions *o)
+{
+    memset(o, 0, sizeof *o);
+    o->fold = -1;
+    o->epochs = o->batch_size = o->patience = -1;
+    o->lr = o->weight_decay = o->warmup = o->clip = -1;
+    o->seed = -1;
+}
+
+int train_resolve_config(const TrainOptions *o, TrainConfig *c)
+{
+    int rc = o->config_path ? train_config_load(c, o->config_path) : train_config_preset(c, o->preset ? o->preset : "student");
+    if (rc) return rc;
+    TrainSettings *t = &c->train;
+    const char *bad = NULL;
+    if (o->epochs >= 0 && (o->epochs < 1 || o->epochs > 100000)) bad = "--epochs: expected 1..100000";
+    if (o->batch_size >= 0 && (o->batch_size < 1 || o->batch_size > 4096)) bad = "--batch-size: expected 1..4096";
+    if (o->lr >= 0 && !(o->lr > 0 && o->lr <= 1)) bad = "--lr: expected a number in (0, 1]";
+    if (o->weight_decay > 1) bad = "--weight-decay: expected a number in [0, 1]";
+    if (o->warmup > 0.5) bad = "--warmup: expected a fraction of the steps in [0, 0.5]";
+    if (o->seed > (1LL << 53)) bad = "--seed: expected 0..2^53";
+    if (bad) return mvla_fail(MVLA_ERR_ARG, "%s", bad);
+    if (o->epochs >= 0) t->epochs = o->epochs;
+    if (o->batch_size >= 0) t->batch_size = o->batch_size;
+    if (o->patience >= 0) t->patience = o->patience;
+    if (o->lr >= 0) t->lr = o->lr;
+    if (o->weight_decay >= 0) t->weight_decay = o->weight_decay;
+    if (o->warmup >= 0) t->warmup = o->warmup;
+    if (o->clip >= 0) t->clip = o->clip;
+    if (o->seed >= 0) t->seed = (uint64_t)o->seed;
+    if (t->min_lr > t->lr) t->min_lr = t->lr;
+    return 0;
+}
+
+/* ---- small file helpers ---- */
+
+static int make_dir(const char *path)
+{
+    if (mkdir(path, 0777) == 0 || errno == EEXIST) return 0;
+    return mvla_fail(MVLA_ERR_IO, "%s: cannot create the directory: %s", path, strerror(errno));
+}
+
+static int file_exists(const char *path)
+{
+    struct stat st;
+    return stat(path, &st) == 0;
+}
+
+static int join(char *buf, const char *dir, const char *name)
+{
+    int n = snprintf(buf, PATH_LEN, "%s/%s", dir, name);
+    if (n < 0 || n >= PATH_LEN) return mvla_fail(MVLA_ERR_ARG, "%s/%s: path too long", dir, name);
+    return 0;
+}
+
+static int write_json_file(const char *path, json_t *j)
+{
+    char *text = json_dumps(j, JSON_INDENT(2) | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(17));
+    if (!text) return mvla_fail(MVLA_ERR_NOMEM, "%s: out of memory", path);
+    size_t n = strlen(text);
+    text[n] = '\n'; /* json_dumps leaves room for the NUL: reuse it for a final newline */
+    int rc = file_write_atomic(path, text, n + 1);
+    free(text);
+    return rc;
+}
+
+static int read_json_file(const char *path, json_t **out)
+{
+    json_error_t err;
+    *out = json_load_file(path, 0, &err);
+    if (!*out) return mvla_fail(MVLA_ERR_FORMAT, "%s: line %d: %s", path, err.line, err.text);
+    return 0;
+}
+
+/* ---- the run ---- */
+
+typedef struct {
+    const TrainOptions *o;
+    int fold;
+    char out[PATH_LEN], last[PATH_LEN], best[PATH_LEN], metrics_path[PATH_LEN], run_json[PATH_LEN];
+    char data_dir[PATH_LEN], manifest[PATH_LEN], cache_path[PATH_LEN];
+    char manifest_hash[HASH_TEXT_MAX];
+    TrainConfig cfg;
+    SplitSets *sets;
+    FrameCache *cache;
+    int *train_idx, *val_idx, n_train, n_val;
+    StudentPolicy pol;
+    int have_pol;
+    Optimizer *opt;
+    BatchLoader *train_ld, *val_ld;
+    Graph *g;
+    LrSchedule sched;
+    long batches, total_steps;
+    json_t *provenance;
+    FILE *metrics;
+    /* state saved in last.safetensors */
+    int epoch;             /* the epoch in progress (0-based) */
+    long batch, step;      /* batches done in it; optimiser steps in total */
+    Rng rng;               /* dropout */
+    double best_mae, loss_sum;
+    long loss_n;
+    int best_epoch, bad_epochs;
+    long metrics_bytes;
+    TrainStatus status;
+    int finished;
+    double first_train_loss, last_train_loss;
+} Run;
+
+static void run_free(Run *r)
+{
+    if (r->metrics) fclose(r->metrics);
+    batch_loader_free(r->train_ld);
+    batch_loader_free(r->val_ld);
+    optim_free(r->opt);
+    graph_free(r->g);
+    if (r->have_pol) student_free(&r->pol);
+    cache_close(r->cache);
+    split_sets_free(r->sets);
+    free(r->train_idx);
+    free(r->val_idx);
+    json_decref(r->provenance);
+}
+
+static json_t *rng_json(const Rng *r)
+{
+    json_t *a = json_array();
+    for (int i = 0; i < 4; i++) {
+        char hex[20];
+        snprintf(hex, sizeof hex, "%016" PRIx64, r->s[i]);
+        json_array_append_new(a, json_string(hex));
+    }
+    return a;
+}
+
+static int rng_from_json(Rng *r, json_t *a)
+{
+    if (!json_is_array(a) || json_array_size(a) != 4) return -1;
+    for (int i = 0; i < 4; i++) {
+        json_t *v = json_array_get(a, (size_t)i);
+        char *end;
+        if (!json_is_string(v)) return -1;
+        r->s[i] = strtoull(json_string_value(v), &end, 16);
+        if (*end) return -1;
+    }
+    return 0;
+}
+
+static json_t *state_json(const Run *r)
+{
+    json_t *s = json_object();
+    json_object_set_new(s, "epoch", json_integer(r->epoch));
+    json_object_set_new(s, "batch", json_integer(r->batch));
+    json_object_set_new(s, "step", json_integer(r->step));
+    json_object_set_new(s, "rng", rng_json(&r->rng));
+    json_object_set_new(s, "best_val_mae", isfinite(r->best_mae) ? json_real(r->best_mae) : json_null());
+    json_object_set_new(s, "best_epoch", json_integer(r->best_epoch));
+    json_object_set_new(s, "bad_epochs", json_integer(r->bad_epochs));
+    json_object_set_new(s, "loss_sum", json_real(r->loss_sum));
+    json_object_set_new(s, "loss_n", json_integer(r->loss_n));
+    json_object_set_new(s, "metrics_bytes", json_integer(r->metrics_bytes));
+    json_object_set_new(s, "finished", json_boolean(r->finished));
+    json_object_set_new(s, "status", json_string(train_status_name(r->status)));
+    return s;
+}
+
+static int state_from_json(Run *r, json_t *s, const char *path)
+{
+    json_t *e = json_object_get(s, "epoch"), *b = json_object_get(s, "batch"), *st = json_object_get(s, "step"),
+           *bm = json_object_get(s, "best_val_mae"), *be = json_object_get(s, "best_epoch"),
+           *bad = json_object_get(s, "bad_epochs"), *ls = json_object_get(s, "loss_sum"), *ln = json_object_get(s, "loss_n"),
+           *mb = json_object_get(s, "metrics_bytes"), *fin = json_object_get(s, "finished"),
+           *status = json_object_get(s, "status");
+    if (!json_is_object(s) || !json_is_integer(e) || !json_is_integer(b) || !json_is_integer(st) ||
+        !(json_is_number(bm) || json_is_null(bm)) || !json_is_integer(be) || !json_is_integer(bad) ||
+        !json_is_number(ls) || !json_is_integer(ln) || !json_is_integer(mb) || !json_is_boolean(fin) ||
+        !json_is_string(status) || rng_from_json(&r->rng, json_object_get(s, "rng")))
+        return mvla_fail(MVLA_ERR_FORMAT, "%s: metadata: trainer: expected the trainer state (epoch, batch, step, "
+                         "rng, best_val_mae, ...); was this checkpoint written by `mvla train`?", path);
+    r->epoch = (int)json_integer_value(e);
+    r->batch = (long)json_integer_value(b);
+    r->step = (long)json_integer_value(st);
+    r->best_mae = json_is_number(bm) ? json_number_value(bm) : INFINITY;
+    r->best_epoch = (int)json_integer_value(be);
+    r->bad_epochs = (int)json_integer_value(bad);
+    r->loss_sum = json_number_value(ls);
+    r->loss_n = (long)json_integer_value(ln);
+    r->metrics_bytes = (long)json_integer_value(mb);
+    r->finished = json_is_true(fin);
+    const char *sn = json_string_value(status);
+    r->status = !strcmp(sn, "early_stopped") ? TRAIN_EARLY_STOPPED : !strcmp(sn, "interrupted") ? TRAIN_INTERRUPTED
+                                                                                                : TRAIN_COMPLETE;
+    if (r->epoch < 0 || r->batch < 0 || r->step < 0 || r->metrics_bytes < 0 || r->batch > r->batches)
+        return mvla_fail(MVLA_ERR_FORMAT, "%s: metadata: trainer: epoch %d, batch %ld, step %ld: out of range for this "
+                         "run (%ld batches per epoch)", path, r->epoch, r->batch, r->step, r->batches);
+    return 0;
+}
+
+/* Saves a checkpoint: with the optimiser and trainer state (last) or the model alone (best). */
+static int save_checkpoint(Run *r, const char *path, int with_state)
+{
+    json_t *state = with_state ? state_json(r) : json_pack("{s:i, s:I, s:f}", "epoch", r->epoch, "step",
+                                                            (json_int_t)r->step, "val_mae",
+                                                            isfinite(r->best_mae) ? r->best_mae : -1.0);
+    char *meta = model_meta_build(&r->pol, &r->cfg, r->provenance, state);
+    json_decref(state);
+    if (!meta) return mvla_fail(MVLA_ERR_NOMEM, "%s: out of memory writing the metadata", path);
+    int rc = checkpoint_save(path, student_params(&r->pol), with_state ? r->opt : NULL, r->step, meta);
+    free(meta);
+    return rc;
+}
+
+static int write_run_json(Run *r)
+{
+    char features[160];
+    train_config_features(&r->cfg, features, sizeof features);
+    json_t *j = json_object();
+    json_object_set_new(j, "format", json_string("mvla-run"));
+    json_object_set_new(j, "name", json_string(r->cfg.policy.name));
+    json_object_set_new(j, "data_dir", json_string(r->data_dir));
+    json_object_set_new(j, "manifest", json_string(r->manifest));
+    json_object_set_new(j, "manifest_hash", json_string(r->manifest_hash));
+    json_object_set_new(j, "fold", json_integer(r->fold));
+    json_object_set_new(j, "cache", json_string(r->cache_path));
+    json_object_set_new(j, "episodes", json_pack("{s:i, s:i, s:i}", "train", r->n_train, "val", r->n_val, "test",
+                                                  r->sets ? r->sets->test.n : 0));
+    json_object_set_new(j, "parameters", json_integer(student_param_count(&r->pol)));
+    json_object_set_new(j, "model_bytes", json_integer(student_model_bytes(&r->pol)));
+    json_object_set_new(j, "features", json_string(features));
+    json_object_set_new(j, "threads", json_integer(mvla_get_threads()));
+    json_object_set_new(j, "status", json_string(r->finished || r->status == TRAIN_INTERRUPTED ? train_status_name(r->status)
+                                                                                              : "running"));
+    json_object_set_new(j, "epochs_run", json_integer(r->epoch));
+    json_object_set_new(j, "steps", json_integer(r->step));
+    json_object_set_new(j, "best_epoch", json_integer(r->best_epoch >= 0 ? r->best_epoch + 1 : 0));
+    json_object_set_new(j, "best_val_mae", isfinite(r->best_mae) ? json_real(r->best_mae) : json_null());
+    int rc = write_json_file(r->run_json, j);
+    json_decref(j);
+    return rc;
+}
+
+/* One metrics line (compact JSON + newline), counted in metrics_bytes. */
+static int write_metrics_line(Run *r, json_t *line)
+{
+    char *text = json_dumps(line, JSON_COMPACT | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(10));
+    if (!text) return mvla_fail(MVLA_ERR_NOMEM, "%s: out of memory", r->metrics_path);
+    size_t n = strlen(text);
+    int ok = fwrite(text, 1, n, r->metrics) == n && fputc('\n', r->metrics) != EOF && fflush(r->metrics) == 0;
+    free(text);
+    if (!ok) return mvla_fail(MVLA_ERR_IO, "%s: write failed: %s", r->metrics_path, strerror(errno));
+    r->metrics_bytes += (long)n + 1;
+    return 0;
+}
+
+/* Indices of a split list's episodes in the cache. */
+static int map_list(const FrameCache *c, const SplitList *l, int **out)
+{
+    *out = malloc(sizeof(int) * (size_t)(l->n ? l->n : 1));
+    if (!*out) return mvla_fail(MVLA_ERR_NOMEM, "train: out of memory");
+    for (int i = 0; i < l->n; i++)
+        if (((*out)[i] = cache_find(c, l->e[i].file)) < 0)
+            return mvla_fail(MVLA_ERR_FORMAT, "%s: episode %s of the manifest is not in the cache", cache_path(c),
+                             l->e[i].file);
+    return 0;
+}
+
+/* The split, the frame cache over every episode of the manifest, and the train/val index lists. */
+static int setup_data(Run *r)
+{
+    int rc = split_load(r->manifest, r->data_dir, r->fold, &r->sets);
+    if (rc) return rc;
+    if ((rc = hash_file(r->manifest, r->manifest_hash))) return rc;
+    SplitSets *s = r->sets;
+    if (s->train.n == 0) return mvla_fail(MVLA_ERR_ARG, "manifest %s: no training episodes", r->manifest);
+    int n = s->train.n + s->val.n + s->test.n;
+    CacheSource *src = malloc(sizeof *src * (size_t)n);
+    if (!src) return mvla_fail(MVLA_ERR_NOMEM, "train: out of memory");
+    const SplitList *lists[3] = {&s->train, &s->val, &s->test};
+    int k = 0;
+    for (int l = 0; l < 3; l++)
+        for (int i = 0; i < lists[l]->n; i++) src[k++] = (CacheSource){lists[l]->e[i].file, lists[l]->e[i].hash};
+    Preprocess pre;
+    train_config_preprocess(&r->cfg, &pre);
+    CacheOptions copt = {0};
+    copt.lang = r->cfg.data.lang;
+    copt.mapping_path = r->cfg.data.instructions[0] ? r->cfg.data.instructions : NULL;
+    copt.instruction = r->cfg.data.instruction[0] ? r->cfg.data.instruction : NULL;
+    rc = cache_open_or_build(&r->cache, r->cache_path, r->data_dir, src, n, &pre, &copt, NULL);
+    free(src);
+    if (rc) return rc;
+    r->n_train = s->train.n;
+    r->n_val = s->val.n;
+    if ((rc = map_list(r->cache, &s->train, &r->train_idx)) || (rc = map_list(r->cache, &s->val, &r->val_idx))) return rc;
+    /* provenance: what the model is trained on */
+    char **hashes = malloc(sizeof(char *) * (size_t)s->train.n);
+    if (!hashes) return mvla_fail(MVLA_ERR_NOMEM, "train: out of memory");
+    for (int i = 0; i < s->train.n; i++) hashes[i] = s->train.e[i].hash;
+    char digest[HASH_TEXT_MAX];
+    model_meta_digest(hashes, s->train.n, digest);
+    json_t *list = json_array();
+    for (int i = 0; i < s->train.n; i++) json_array_append_new(list, json_string(hashes[i]));
+    free(hashes);
+    r->provenance = json_object();
+    json_object_set_new(r->provenance, "dataset", json_string(r->data_dir));
+    json_object_set_new(r->provenance, "manifest", json_string(r->manifest));
+    json_object_set_new(r->provenance, "manifest_hash", json_string(r->manifest_hash));
+    json_object_set_new(r->provenance, "fold", json_integer(r->fold));
+    json_object_set_new(r->provenance, "split_seed", json_integer((json_int_t)s->seed));
+    json_object_set_new(r->provenance, "train_digest", json_string(digest));
+    json_object_set_new(r->provenance, "train_episodes", list);
+    return 0;
+}
+
+/* Model (with action statistics from the training split), optimiser, schedule, loaders. */
+static int setup_model(Run *r)
+{
+    const TrainConfig *c = &r->cfg;
+    const TrainSettings *t = &c->train;
+    int rc = student_init(&r->pol, &c->policy, t->seed);
+    if (rc) return rc;
+    r->have_pol = 1;
+    long n = 0;
+    for (int i = 0; i < r->n_train; i++) n += cache_episode(r->cache, r->train_idx[i])->num_frames;
+    float *acts = malloc(sizeof(float) * 3 * (size_t)(n ? n : 1));
+    if (!acts) return mvla_fail(MVLA_ERR_NOMEM, "train: out of memory");
+    long k = 0;
+    for (int i = 0; i < r->n_train; i++) {
+        const CacheEpisode *ep = cache_episode(r->cache, r->train_idx[i]);
+        for (int f = t->skip_start ? 1 : 0; f < ep->num_frames; f++, k++) memcpy(acts + 3 * k, ep->actions + 3 * f, 12);
+    }
+    rc = student_fit_action_stats(&r->pol, acts, k);
+    free(acts);
+    if (rc) return mvla_fail(rc, "train: action statistics of the training split: %s", mvla_error_message());
+
+    OptimConfig oc = optim_config_default(OPTIM_ADAMW);
+    oc.lr = (float)t->lr;
+    oc.beta1 = (float)t->beta1, oc.beta2 = (float)t->beta2, oc.eps = (float)t->eps;
+    oc.weight_decay = (float)t->weight_decay;
+    ParamList *pl = student_params(&r->pol);
+    if (!(r->opt = optim_new(OPTIM_ADAMW, pl, &oc))) return MVLA_ERR_ARG;
+    if (t->encoder_lr_scale != 1.0) /* one group per encoder parameter keeps its own decay flag */
+        for (int i = 0; i < pl->count; i++) {
+            const Param *p = &pl->items[i];
+            if (!p->trainable || strncmp(p->name, "encoder.", 8) != 0) continue;
+            if ((rc = optim_add_group(r->opt, p->name, (float)t->encoder_lr_scale, p->decay ? (float)t->weight_decay : 0)))
+                return rc;
+        }
+
+    BatchOptions bo;
+    batch_options_default(&bo);
+    bo.batch_size = t->batch_size;
+    bo.window = c->policy.head.window;
+    bo.chunk = c->policy.action.chunk;
+    bo.seed = t->seed;
+    bo.skip_start = t->skip_start;
+    for (int ch = 0; ch < 3; ch++) {
+        bo.mean[ch] = (float)c->policy.encoder.pixel_mean[ch];
+        bo.std[ch] = (float)c->policy.encoder.pixel_std[ch];
+    }
+    if (t->augment_on) bo.aug = t->augment;
+    if ((rc = batch_loader_new(&r->train_ld, r->cache, r->train_idx, r->n_train, &bo)))
+        return mvla_fail(rc, "train: training batches: %s", mvla_error_message());
+    if (r->n_val > 0) {
+        bo.shuffle = 0;
+        augment_off(&bo.aug);
+        if ((rc = batch_loader_new(&r->val_ld, r->cache, r->val_idx, r->n_val, &bo)))
+            return mvla_fail(rc, "train: validation batches: %s", mvla_error_message());
+    }
+    r->batches = batch_loader_num_batches(r->train_ld);
+    r->total_steps = r->batches * t->epochs;
+    r->sched = (LrSchedule){t->schedule, (float)t->lr, (long)llround(t->warmup * (double)r->total_steps),
+                            r->total_steps, (float)t->min_lr};
+    if ((rc = lr_schedule_check(&r->sched))) return rc;
+    if (!(r->g = graph_new())) return mvla_fail(MVLA_ERR_NOMEM, "train: out of memory");
+    rng_seed(&r->rng, t->seed ^ 0x6472306f7574ull); /* the dropout stream, apart from init and batches */
+    return 0;
+}
+
+/* Validation over every window of the validation episodes, eval mode. */
+static int validate(Run *r, double *loss, double *mae, double mae_axis[3], long *samples)
+{
+    *loss = *mae = NAN;
+    mae_axis[0] = mae_axis[1] = mae_axis[2] = NAN;
+    *samples = 0;
+    if (!r->val_ld) return 0;
+    StudentPolicy *p = &r->pol;
+    int K = p->cfg.action.chunk, V = p->out_dim;
+    double loss_sum = 0, abs_sum[3] = {0};
+    long n = 0;
+    int rc = batch_loader_start_epoch(r->val_ld, 0), prev = graph_set_grad(r->g, 0);
+    const Batch *b;
+    while (!rc && !(rc = batch_loader_next(r->val_ld, &b)) && b) {
+        graph_reset(r->g);
+        Tensor *e = student_encode_texts(r->g, p, b->instructions, b->count, 0, NULL);
+        Tensor *out = student_forward(r->g, p, b->frames, b->frame_mask->data, e, 0, NULL);
+        Tensor *l = student_loss(r->g, p, out, b->actions->data, b->action_mask->data);
+        if (!l) {
+            rc = mvla_fail(MVLA_ERR_ARG, "train: validation: %s", mvla_error_message());
+            break;
+        }
+        loss_sum += (double)l->data[0] * b->count;
+        for (int i = 0; i < b->count; i++) {
+            float a[3];
+            student_output_to_actions(p, out->data + (long)i * K * V, 1, a);
+            const float *tgt = b->actions->data + (long)i * K * 3;
+            for (int j = 0; j < 3; j++) abs_sum[j] += fabs((double)a[j] - tgt[j]);
+        }
+        n += b->count;
+    }
+    graph_set_grad(r->g, prev);
+    graph_reset(r->g);
+    if (rc || n == 0) return rc;
+    *loss = loss_sum / n;
+    for (int j = 0; j < 3; j++) mae_axis[j] = abs_sum[j] / n;
+    *mae = (abs_sum[0] + abs_sum[1] + abs_sum[2]) / (3.0 * n);
+    *samples = n;
+    return 0;
+}
+
+/* One optimiser step on a batch; *loss and *gnorm receive the loss and the gradient norm (before clipping). */
+static int train_step(Run *r, const Batch *b, float lr, float *loss, float *gnorm)
+{
+    StudentPolicy *p = &r->pol;
+    graph_reset(r->g);
+    Tensor *e = student_encode_texts(r->g, p, b->instructions, b->count, 1, &r->rng);
+    Tensor *out = student_forward(r->g, p, b->frames, b->frame_mask->data, e, 1, &r->rng);
+    Tensor *l = student_loss(r->g, p, out, b->actions->data, b->action_mask->data);
+    if (!l) return mvla_fail(MVLA_ERR_ARG, "train: step %ld: %s", r->step + 1, mvla_error_message());
+    *loss = l->data[0];
+    int rc = graph_backward(r->g, l, NULL);
+    if (rc) return rc;
+    ParamList *pl = student_params(p);
+    *gnorm = clip_grad_norm(pl, (float)r->cfg.train.clip);
+    if (isfinite(*gnorm) && isfinite(*loss)) rc = optim_step(r->opt, lr);
+    optim_zero_grad(r->opt);
+    return rc;
+}
+
+static int write_curves(Run *r)
+{
+    char path[PATH_LEN];
+    int rc = join(path, r->out, "curves.svg");
+    RunCurves c;
+    if (!rc) rc = run_curves_read(&c, r->metrics_path);
+    if (rc) return rc;
+    char *svg = run_curves_svg(&c, r->cfg.policy.name);
+    run_curves_free(&c);
+    if (!svg) return mvla_fail(MVLA_ERR_NOMEM, "%s: out of memory", path);
+    rc = file_write_atomic(path, svg, strlen(svg));
+    free(svg);
+    return rc;
+}
+
+/* End of an epoch: validate, track the best, log, checkpoint. Returns 1 in *stop for early stopping. */
+static int end_epoch(Run *r, double epoch_t0, long epoch_samples, int *stop)
+{
+    const TrainSettings *t = &r->cfg.train;
+    double vloss, vmae, vaxis[3], v0 = time_now();
+    long vn;
+    int rc = validate(r, &vloss, &vmae, vaxis, &vn);
+    if (rc) return rc;
+    double v1 = time_now();
+    int improved = vn == 0 || vmae < r->best_mae - t->min_delta;
+    if (improved) {
+        r->best_mae = vn ? vmae : NAN;
+        r->best_epoch = r->epoch;
+        r->bad_epochs = 0;
+    } else {
+        r->bad_epochs++;
+    }
+    double train_loss = r->loss_n ? r->loss_sum / r->loss_n : NAN;
+    if (r->epoch == 0) r->first_train_loss = train_loss;
+    r->last_train_loss = train_loss;
+    json_t *line = json_object();
+    json_object_set_new(line, "type", json_string("epoch"));
+    json_object_set_new(line, "epoch", json_integer(r->epoch + 1));
+    json_object_set_new(line, "step", json_integer(r->step));
+    json_object_set_new(line, "train_loss", json_real_or_null(train_loss));
+    json_object_set_new(line, "val_loss", json_real_or_null(vloss));
+    json_object_set_new(line, "val_mae", json_real_or_null(vmae));
+    json_object_set_new(line, "val_mae_axis", json_pack("[o, o, o]", json_real_or_null(vaxis[0]),
+                                                         json_real_or_null(vaxis[1]), json_real_or_null(vaxis[2])));
+    json_object_set_new(line, "val_samples", json_integer(vn));
+    json_object_set_new(line, "lr", json_real(lr_at(&r->sched, r->step)));
+    json_object_set_new(line, "best", json_boolean(improved));
+    json_object_set_new(line, "best_val_mae", json_real_or_null(r->best_mae));
+    json_object_set_new(line, "bad_epochs", json_integer(r->bad_epochs));
+    double secs = v1 - epoch_t0;
+    json_object_set_new(line, "timing", json_pack("{s:f, s:f, s:f}", "epoch_s", secs, "val_s", v1 - v0,
+                                                   "samples_per_s", v0 > epoch_t0 ? epoch_samples / (v0 - epoch_t0) : 0.0));
+    rc = write_metrics_line(r, line);
+    json_decref(line);
+    if (rc) return rc;
+    if (r->o->on_epoch) {
+        TrainEpochInfo info = {r->epoch + 1, r->step, train_loss, vloss, vmae, improved, r->o->folds > 0 ? r->fold : -1};
+        r->o->on_epoch(r->o->cb_ctx, &info);
+    }
+    r->epoch++;
+    r->batch = 0;
+    r->loss_sum = 0;
+    r->loss_n = 0;
+    *stop = 0;
+    if (t->patience > 0 && r->val_ld && r->bad_epochs >= t->patience) {
+        *stop = 1;
+        r->status = TRAIN_EARLY_STOPPED;
+        r->finished = 1;
+    } else if (r->epoch >= t->epochs) {
+        r->status = TRAIN_COMPLETE;
+        r->finished = 1;
+    }
+    if (improved && (rc = save_checkpoint(r, r->best, 0))) return rc;
+    if ((rc = save_checkpoint(r, r->last, 1))) return rc;
+    if ((rc = write_curves(r))) return rc;
+    return write_run_json(r);
+}
+
+static int train_loop(Run *r)
+{
+    const TrainOptions *o = r->o;
+    const TrainSettings *t = &r->cfg.train;
+    double t0 = time_now();
+    long steps0 = r->step;
+    int rc = 0;
+    while (!r->finished) {
+        double epoch_t0 = time_now();
+        long epoch_samples = 0;
+        if ((rc = batch_loader_start_epoch(r->train_ld, r->epoch))) return rc;
+        const Batch *b = NULL;
+        for (long i = 0; i < r->batch; i++) /* resume inside an epoch: the same batches, skipped */
+            if ((rc = batch_loader_next(r->train_ld, &b)) || !b)
+                return rc ? rc : mvla_fail(MVLA_ERR_FORMAT, "train: resume at batch %ld: the epoch has only %ld", r->batch, i);
+        while (!(rc = batch_loader_next(r->train_ld, &b)) && b) {
+            float lr = lr_at(&r->sched, r->step), loss, gnorm;
+            if ((rc = train_step(r, b, lr, &loss, &gnorm))) return rc;
+            r->step++;
+            r->batch++;
+            if (isfinite(loss)) r->loss_sum += loss, r->loss_n++;
+            epoch_samples += b->count;
+            double el = time_now() - t0, sps = el > 0 ? (r->step - steps0) / el : 0;
+            if (r->step % t->log_every == 0) {
+                json_t *line = json_pack("{s:s, s:i, s:I, s:f, s:f, s:f}", "type", "step", "epoch", r->epoch + 1,
+                                         "step", (json_int_t)r->step, "loss", (double)loss, "lr", (double)lr,
+                                         "grad_norm", (double)gnorm);
+                json_object_set_new(line, "skipped", json_boolean(!isfinite(gnorm) || !isfinite(loss)));
+                json_object_set_new(line, "timing", json_pack("{s:f, s:f, s:f}", "elapsed_s", el, "steps_per_s", sps,
+                                                              "samples_per_s", sps * t->batch_size));
+                rc = write_metrics_line(r, line);
+                json_decref(line);
+                if (rc) return rc;
+            }
+            if (o->on_step) {
+                TrainProgress pr = {r->epoch + 1, t->epochs, r->step, r->total_steps, r->batch, r->batches, loss, lr, sps,
+                                    o->folds > 0 ? r->fold : -1};
+                o->on_step(o->cb_ctx, &pr);
+            }
+            if (o->max_steps > 0 && r->step >= o->max_steps && r->batch < r->batches) {
+                r->status = TRAIN_INTERRUPTED;
+                if ((rc = save_checkpoint(r, r->last, 1))) return rc;
+                return write_run_json(r);
+            }
+        }
+        if (rc) return rc;
+        int stop;
+        if ((rc = end_epoch(r, epoch_t0, epoch_samples, &stop))) return rc;
+        if (!r->finished && o->max_steps > 0 && r->step >= o->max_steps) {
+            r->status = TRAIN_INTERRUPTED;
+            return write_run_json(r);
+        }
+    }
+    return 0;
+}
+
+/* Reads the run folder's run.json for the data paths of a resumed run. */
+static int resume_paths(Run *r, const TrainOptions *o)
+{
+    json_t *j;
+    int rc = read_json_file(r->run_json, &j);
+    if (rc) return mvla_fail(rc, "resume: %s", mvla_error_message());
+    const char *keys[3] = {"data_dir", "manifest", "cache"};
+    char *dst[3] = {r->data_dir, r->manifest, r->cache_path};
+    const char *given[3] = {o->data_dir, o->manifest, o->cache_path};
+    for (int i = 0; i < 3 && !rc; i++) {
+        json_t *v = json_object_get(j, keys[i]);
+        const char *s = given[i] ? given[i] : json_string_value(v);
+        if (!s) rc = mvla_fail(MVLA_ERR_FORMAT, "%s: %s: expected a string", r->run_json, keys[i]);
+        else snprintf(dst[i], PATH_LEN, "%s", s);
+    }
+    json_t *h = json_object_get(j, "manifest_hash");
+    char now[HASH_TEXT_MAX];
+    if (!rc && json_is_string(h) && !hash_file(r->manifest, now) && strcmp(now, json_string_value(h)) != 0)
+        rc = mvla_fail(MVLA_ERR_ARG, "resume: manifest %s changed since the run started (%s, recorded %s)", r->manifest,
+                       now, json_string_value(h));
+    json_decref(j);
+    return rc;
+}
+
+/* Loads the last checkpoint and cuts metrics.jsonl back to the length it had then. */
+static int resume_state(Run *r)
+{
+    long step;
+    char *meta = NULL;
+    int rc = checkpoint_load(r->last, student_params(&r->pol), r->opt, &step, &meta);
+    if (rc) return mvla_fail(rc, "resume: %s", mvla_error_message());
+    json_t *root = meta ? json_loads(meta, 0, NULL) : NULL;
+    free(meta);
+    json_t *pv = json_object_get(root, "provenance"), *mh = json_object_get(pv, "manifest_hash");
+    if (json_is_string(mh) && strcmp(json_string_value(mh), r->manifest_hash) != 0)
+        rc = mvla_fail(MVLA_ERR_ARG, "resume: %s was trained with another manifest (%s) than %s (%s)", r->last,
+                       json_string_value(mh), r->manifest, r->manifest_hash);
+    if (!rc) rc = state_from_json(r, json_object_get(root, "trainer"), r->last);
+    json_decref(root);
+    if (rc) return rc;
+    struct stat st;
+    if (stat(r->metrics_path, &st) != 0 || st.st_size < r->metrics_bytes)
+        return mvla_fail(MVLA_ERR_FORMAT, "resume: %s is shorter than when %s was written (%ld bytes expected)",
+                         r->metrics_path, r->last, r->metrics_bytes);
+    if (truncate(r->metrics_path, r->metrics_bytes) != 0)
+        return mvla_fail(MVLA_ERR_IO, "resume: %s: cannot truncate: %s", r->metrics_path, strerror(errno));
+    if (r->best_epoch >= 0 && !file_exists(r->best))
+        return mvla_fail(MVLA_ERR_FORMAT, "resume: %s is missing", r->best);
+    return 0;
+}
+
+/* One training run into out_dir (fold: -1 or the fold of a K-fold manifest). */
+static int train_one(const TrainOptions *o, const char *out_dir, int fold, const char *cache_default, TrainResult *res)
+{
+    Run r;
+    memset(&r, 0, sizeof r);
+    r.o = o;
+    r.fold = fold;
+    r.best_mae = INFINITY;
+    r.best_epoch = -1;
+    r.first_train_loss = r.last_train_loss = NAN;
+    char ckdir[PATH_LEN], cfg_path[PATH_LEN];
+    snprintf(r.out, sizeof r.out, "%s", out_dir);
+    int rc = join(ckdir, r.out, "checkpoints");
+    if (!rc) rc = join(r.last, ckdir, "last.safetensors");
+    if (!rc) rc = join(r.best, ckdir, "best.safetensors");
+    if (!rc) rc = join(r.metrics_path, r.out, "metrics.jsonl");
+    if (!rc) rc = join(r.run_json, r.out, "run.json");
+    if (!rc) rc = join(cfg_path, r.out, "config.json");
+    if (rc) return rc;
+    int restart = 0; /* resume of a run killed before its first checkpoint: start it again */
+    if (o->resume) {
+        if (!file_exists(cfg_path) || !file_exists(r.run_json))
+            return mvla_fail(MVLA_ERR_ARG, "resume: %s holds no run (config.json and run.json missing)", r.out);
+        if ((rc = train_config_load(&r.cfg, cfg_path)) || (rc = resume_paths(&r, o))) return rc;
+        restart = !file_exists(r.last);
+    } else {
+        if (!o->data_dir || !o->manifest) return mvla_fail(MVLA_ERR_ARG, "train: a dataset folder and a split manifest are needed");
+        if (file_exists(r.metrics_path))
+            return mvla_fail(MVLA_ERR_ARG, "%s already holds a run (metrics.jsonl): continue it with --resume or choose "
+                             "another output folder", r.out);
+        if ((rc = train_resolve_config(o, &r.cfg))) return rc;
+        snprintf(r.data_dir, sizeof r.data_dir, "%s", o->data_dir);
+        snprintf(r.manifest, sizeof r.manifest, "%s", o->manifest);
+        snprintf(r.cache_path, sizeof r.cache_path, "%s", o->cache_path ? o->cache_path : cache_default);
+        if ((rc = make_dir(r.out)) || (rc = make_dir(ckdir))) return rc;
+        char *text = train_config_to_json(&r.cfg);
+        if (!text) return mvla_fail(MVLA_ERR_NOMEM, "train: out of memory");
+        rc = file_write_atomic(cfg_path, text, strlen(text));
+        free(text);
+        if (rc) return rc;
+    }
+    if (o->threads > 0) mvla_set_threads(o->threads);
+    if (!(rc = setup_data(&r)) && !(rc = setup_model(&r))) {
+        int cont = o->resume && !restart;
+        if (cont) rc = resume_state(&r);
+        if (!rc && !(r.metrics = fopen(r.metrics_path, cont ? "a" : "w")))
+            rc = mvla_fail(MVLA_ERR_IO, "%s: cannot open: %s", r.metrics_path, strerror(errno));
+        if (!rc && !cont) rc = write_run_json(&r);
+        if (!rc && !r.finished) rc = train_loop(&r);
+    }
+    if (res) {
+        memset(res, 0, sizeof *res);
+        res->status = r.status;
+        res->epochs_run = r.epoch;
+        res->steps = r.step;
+        res->best_epoch = r.best_epoch >= 0 ? r.best_epoch + 1 : -1;
+        res->best_val_mae = isfinite(r.best_mae) ? r.best_mae : NAN;
+        res->first_train_loss = r.first_train_loss;
+        res->last_train_loss = r.last_train_loss;
+        res->val_mae_mean = res->val_mae_std = res->test_mae_mean = res->test_mae_std = NAN;
+    }
+    run_free(&r);
+    return rc;
+}
+
+/* Mean and sample standard deviation of the finite values (NaN when none; std NaN for one). */
+static void mean_std(const double *v, int n, double *mean, double *std)
+{
+    double s = 0, q = 0;
+    int k = 0;
+    for (int i = 0; i < n; i++)
+        if (isfinite(v[i])) s += v[i], k++;
+    *mean = k ? s / k : NAN;
+    for (int i = 0; i < n; i++)
+        if (isfinite(v[i])) q += (v[i] - *mean) * (v[i] - *mean);
+    *std = k > 1 ? sqrt(q / (k - 1)) : NAN;
+}
+
+static int train_folds(const TrainOptions *o, TrainResult *res)
+{
+    SplitSets *s;
+    int rc = o->manifest ? split_load_unverified(o->manifest, 0, &s)
+                         : mvla_fail(MVLA_ERR_ARG, "train: --folds needs a K-fold split manifest");
+    if (rc) return rc;
+    int K = s->folds, n_test = s->test.n;
+    split_sets_free(s);
+    if (K != o->folds)
+        return mvla_fail(MVLA_ERR_ARG, "manifest %s has %d folds, --folds asked for %d (make it with `mvla data split "
+                         "--folds %d`)", o->manifest, K, o->folds, o->folds);
+    if ((rc = make_dir(o->out_dir))) return rc;
+    char cache_default[PATH_LEN];
+    if ((rc = join(cache_default, o->out_dir, "frames.cache"))) return rc;
+    double *val = malloc(sizeof(double) * (size_t)K), *test = malloc(sizeof(double) * (size_t)K);
+    if (!val || !test) {
+        free(val), free(test);
+        return mvla_fail(MVLA_ERR_NOMEM, "train: out of memory");
+    }
+    json_t *runs = json_array();
+    TrainResult fr;
+    for (int k = 0; k < K && !rc; k++) {
+        char dir[PATH_LEN], name[32];
+        snprintf(name, sizeof name, "fold_%d", k);
+        if ((rc = join(dir, o->out_dir, name))) break;
+        TrainOptions fo = *o;
+        fo.fold = k;
+        char probe[PATH_LEN]; /* resuming K folds: folds not started yet start now */
+        if ((rc = join(probe, dir, "run.json"))) break;
+        fo.resume = o->resume && file_exists(probe);
+        if ((rc = train_one(&fo, dir, k, cache_default, &fr))) {
+            rc = mvla_fail(rc, "fold %d: %s", k, mvla_error_message());
+            break;
+        }
+        val[k] = fr.best_val_mae;
+        test[k] = NAN;
+        if (fr.status == TRAIN_INTERRUPTED) {
+            if (res) *res = fr;
+            break; /* max_steps: stop the whole K-fold run here */
+        }
+        if (n_test > 0) { /* the fold's best model on the held-out test set */
+            char ck[PATH_LEN], ej[PATH_LEN];
+            EvalOptions eo;
+            eval_options_default(&eo);
+            EvalReport rep;
+            if ((rc = join(ck, dir, "checkpoints/best.safetensors")) || (rc = join(ej, dir, "eval.json"))) break;
+            eo.checkpoint = ck;
+            eo.data_dir = o->data_dir;
+            eo.manifest = o->manifest;
+            eo.fold = k;
+            eo.cache_path = o->cache_path ? o->cache_path : cache_default;
+            if ((rc = eval_run(&eo, &rep))) {
+                rc = mvla_fail(rc, "fold %d: test evaluation: %s", k, mvla_error_message());
+                break;
+            }
+            test[k] = rep.overall.mae;
+            rc = eval_report_write_json(&rep, ej);
+            eval_report_free(&rep);
+        }
+        json_array_append_new(runs, json_pack("{s:i, s:s, s:o, s:o, s:i, s:s}", "fold", k, "dir", name, "val_mae",
+                                              json_real_or_null(val[k]), "test_mae", json_real_or_null(test[k]),
+                                              "epochs", fr.epochs_run, "status", train_status_name(fr.status)));
+        if (k == K - 1 && !rc) {
+            double vm, vs, tm, ts;
+            mean_std(val, K, &vm, &vs);
+            mean_std(test, K, &tm, &ts);
+            json_t *j = json_pack("{s:s, s:s, s:i, s:O, s:{s:o, s:o}, s:{s:o, s:o}}", "format", "mvla-folds", "manifest",
+                                  o->manifest, "folds", K, "runs", runs, "val_mae", "mean", json_real_or_null(vm), "std",
+                                  json_real_or_null(vs), "test_mae", "mean", json_real_or_null(tm), "std",
+                                  json_real_or_null(ts));
+            char path[PATH_LEN];
+            if (!(rc = join(path, o->out_dir, "folds.json"))) rc = write_json_file(path, j);
+            json_decref(j);
+            if (res) {
+                *res = fr;
+                res->folds = K;
+                res->val_mae_mean = vm, res->val_mae_std = vs, res->test_mae_mean = tm, res->test_mae_std = ts;
+            }
+        }
+    }
+    json_decref(runs);
+    free(val);
+    free(test);
+    return rc;
+}
+
+int train_run(const TrainOptions *o, TrainResult *res)
+{
+    if (!o->out_dir) return mvla_fail(MVLA_ERR_ARG, "train: an output folder is needed");
+    if (o->folds > 0) return train_folds(o, res);
+    char cache_default[PATH_LEN];
+    int rc = join(cache_default, o->out_dir, "frames.cache");
+    return rc ? rc : train_one(o, o->out_dir, o->fold, cache_default, res);
+}
