@@ -15,6 +15,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #define PEER "bench/peers/clip_torch.py"
@@ -26,59 +27,78 @@ static int cmp_double(const void *a, const void *b)
     return (x > y) - (x < y);
 }
 
-/* Median ms of `iters` no_grad forwards after two warm-ups (the first sizes the arena, the second touches
- * its pages); *best: the fastest; embeds (B*P floats) receives the output. */
-static double time_mvla(const ClipModel *m, Tensor *px, int iters, float *embeds, double *best)
+/* Per-forward times in ms: wall-clock median and best, and the median process CPU time (all threads;
+ * with 1 thread it is what the forward costs even when other processes share the cores). */
+typedef struct {
+    double median, best, cpu;
+} Timing;
+
+static double cpu_now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+    return ts.tv_sec + 1e-9 * ts.tv_nsec;
+}
+
+/* `iters` no_grad forwards after two warm-ups (the first sizes the arena, the second touches its pages);
+ * embeds (B*P floats) receives the output. */
+static Timing time_mvla(const ClipModel *m, Tensor *px, int iters, float *embeds)
 {
     Graph *g = graph_new();
     graph_set_grad(g, 0);
-    double t[MAX_ITERS];
+    double t[MAX_ITERS], c[MAX_ITERS];
     ClipOutput out;
     for (int i = -2; i < iters; i++) {
         graph_reset(g);
-        double t0 = time_now();
+        double t0 = time_now(), c0 = cpu_now();
         if (clip_vision_forward(g, m, px, 0, &out)) {
             fprintf(stderr, "bench_clip: %s\n", mvla_error_message());
             exit(1);
         }
-        if (i >= 0) t[i] = 1e3 * (time_now() - t0);
+        if (i >= 0) t[i] = 1e3 * (time_now() - t0), c[i] = 1e3 * (cpu_now() - c0);
     }
     memcpy(embeds, out.embeds->data, (size_t)out.embeds->numel * sizeof(float));
     graph_free(g);
     qsort(t, (size_t)iters, sizeof t[0], cmp_double);
-    *best = t[0];
-    return t[iters / 2];
+    qsort(c, (size_t)iters, sizeof c[0], cmp_double);
+    return (Timing){t[iters / 2], t[0], c[iters / 2]};
 }
 
-/* Runs the peer; returns its median ms (or -1; *best: its fastest) and fills embeds from its output file. */
-static double time_peer(const char *dir, const char *inputs, int threads, int iters, float *embeds, long n,
-                        double *best)
+static double json_number(const char *line, const char *key)
+{
+    char pat[64];
+    snprintf(pat, sizeof pat, "\"%s\": ", key);
+    const char *p = strstr(line, pat);
+    return p ? atof(p + strlen(pat)) : -1;
+}
+
+/* Runs the peer (median < 0 when it failed) and fills embeds from its output file. */
+static Timing time_peer(const char *dir, const char *inputs, int threads, int iters, float *embeds, long n)
 {
     char cmd[4096], out_path[1100];
     snprintf(out_path, sizeof out_path, "%s/peer_out.safetensors", dir);
     snprintf(cmd, sizeof cmd, "OMP_NUM_THREADS=%d /usr/bin/python3 %s '%s' '%s' '%s' %d %d", threads, PEER, dir, inputs,
              out_path, threads, iters);
+    Timing tm = {-1, -1, -1};
     FILE *fp = popen(cmd, "r");
     char line[1024] = "";
-    double ms = -1;
     if (fp) {
-        while (fgets(line, sizeof line, fp)) {
-            const char *p = strstr(line, "\"median_ms\": ");
-            if (p) ms = atof(p + 13);
-            if ((p = strstr(line, "\"best_ms\": "))) *best = atof(p + 11);
-        }
-        if (pclose(fp) != 0) ms = -1;
+        while (fgets(line, sizeof line, fp))
+            if (strstr(line, "median_ms"))
+                tm = (Timing){json_number(line, "median_ms"), json_number(line, "best_ms"),
+                              json_number(line, "median_cpu_ms")};
+        if (pclose(fp) != 0) tm.median = -1;
     }
     SafeTensors *st = NULL;
-    if (ms > 0 && st_open(&st, out_path) == 0) {
+    if (tm.median > 0 && st_open(&st, out_path) == 0) {
         const StTensor *t = st_find(st, "image_embeds");
         if (t && t->numel == n) st_to_f32(t, embeds);
-        else ms = -1;
+        else tm.median = -1;
         st_close(st);
     } else {
-        ms = -1;
+        tm.median = -1;
     }
-    return ms;
+    return tm;
 }
 
 static double max_diff(const float *a, const float *b, long n)
@@ -132,9 +152,11 @@ int main(int argc, char **argv)
     double gflop_per_image = 2e-9 * clip_vision_macs(m);
     printf("CLIP %s image encoder, %d tokens, %.2f GFLOP per image (random weights, HF layout, %s)\n", preset,
            clip_vision_tokens(&cfg.vision), gflop_per_image, dir);
-    printf("ms per image: median (best) of the forwards; GFLOP/s from the median\n\n"
-           "| batch | threads | mvla ms/image | mvla GFLOP/s | torch ms/image | torch GFLOP/s | mvla/torch time "
-           "| max abs embeds diff |\n|---:|---:|---:|---:|---:|---:|---:|---:|\n");
+    printf("ms per image: wall-clock median (best) of the forwards, and the median CPU time of all threads;\n"
+           "GFLOP/s and the time ratio from the best wall-clock time (the least disturbed by other processes)\n\n"
+           "| batch | threads | mvla ms/image | mvla CPU ms | mvla GFLOP/s | torch ms/image | torch CPU ms "
+           "| torch GFLOP/s | mvla/torch time | max abs embeds diff |\n"
+           "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n");
     int batches[2] = {1, batch};
     for (int bi = 0; bi < (batch > 1 ? 2 : 1); bi++) {
         int B = batches[bi];
@@ -154,15 +176,16 @@ int main(int argc, char **argv)
         float *ours = malloc((size_t)B * P * sizeof(float)), *theirs = malloc((size_t)B * P * sizeof(float));
         for (int threads = 1; threads <= 2; threads++) {
             mvla_set_threads(threads);
-            double best = 0, pbest = 0;
-            double ms = time_mvla(m, px, n_iters, ours, &best);
-            double pms = use_peer ? time_peer(dir, inputs, threads, n_iters, theirs, (long)B * P, &pbest) : -1;
-            printf("| %d | %d | %.1f (%.1f) | %.1f |", B, threads, ms / B, best / B, gflop_per_image * B / (ms * 1e-3));
-            if (pms > 0)
-                printf(" %.1f (%.1f) | %.1f | %.2f | %.1e |\n", pms / B, pbest / B, gflop_per_image * B / (pms * 1e-3),
-                       ms / pms, max_diff(ours, theirs, (long)B * P));
+            Timing a = time_mvla(m, px, n_iters, ours);
+            Timing b = use_peer ? time_peer(dir, inputs, threads, n_iters, theirs, (long)B * P)
+                                : (Timing){-1, -1, -1};
+            printf("| %d | %d | %.1f (%.1f) | %.1f | %.1f |", B, threads, a.median / B, a.best / B, a.cpu / B,
+                   gflop_per_image * B / (a.best * 1e-3));
+            if (b.median > 0)
+                printf(" %.1f (%.1f) | %.1f | %.1f | %.2f | %.1e |\n", b.median / B, b.best / B, b.cpu / B,
+                       gflop_per_image * B / (b.best * 1e-3), a.best / b.best, max_diff(ours, theirs, (long)B * P));
             else
-                printf(" - | - | - | - |\n");
+                printf(" - | - | - | - | - |\n");
             fflush(stdout);
         }
         free(ours), free(theirs);

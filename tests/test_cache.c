@@ -6,6 +6,7 @@
 #include "base/threads.h"
 #include "data/cache.h"
 #include "data/preprocess.h"
+#include "data/preview.h"
 #include "data_testutil.h"
 #include "io/episode.h"
 #include "test.h"
@@ -374,4 +375,48 @@ TEST(cache_and_preview_cli)
     CHECK(dt_run_mvla(args, out, sizeof out) == 2 && strstr(out, "center_crop"));
     snprintf(args, sizeof args, "data preview '%s' -o '%s'", man, png);
     CHECK(dt_run_mvla(args, out, sizeof out) == 1 && strstr(out, "not a frame cache"));
+}
+
+TEST(preview_grid_tiles_show_cached_frames)
+{
+    char dir[512], path[600];
+    dt_mkdir(dir, sizeof dir, test_tmpdir(), "eps");
+    REQUIRE(write_set(dir, 7) == 0);
+    CacheSource src[3];
+    sources(src);
+    Preprocess p = {16, 9, CROP_STRETCH, FILTER_AREA};
+    FrameCache *c = NULL;
+    REQUIRE(cache_open_or_build(&c, dt_path(path, sizeof path, test_tmpdir(), "p.cache"), dir, src, 3, &p, NULL, NULL) == 0);
+    PreviewOptions o;
+    preview_options_default(&o);
+    o.n = 5, o.cols = 2, o.scale = 1, o.pairs = 1, o.seed = 4;
+    o.aug.mirror_prob = 1; /* the right half of each tile is the mirrored frame */
+    o.aug.rotate_deg = 0, o.aug.scale_max = 1, o.aug.translate = 0, o.aug.brightness = 0, o.aug.contrast = 0;
+    o.aug.saturation = 0, o.aug.hue = 0, o.aug.gamma = 0, o.aug.noise_std = 0, o.aug.blur_prob = 0;
+    uint8_t *rgb = NULL;
+    int w, h;
+    PreviewTile *tiles = NULL;
+    REQUIRE(preview_grid(c, &o, &rgb, &w, &h, &tiles) == 0);
+    int tw = 2 * 16 + 2;
+    CHECK(w == 2 + 2 * (tw + 2) && h == 2 + 3 * (9 + 2));
+    int ok = 1;
+    for (int i = 0; i < 5; i++) {
+        const uint8_t *f = cache_frame(c, tiles[i].episode, tiles[i].t);
+        int x0 = 2 + (i % 2) * (tw + 2), y0 = 2 + (i / 2) * (9 + 2);
+        for (int y = 0; y < 9; y++)
+            for (int x = 0; x < 16; x++) {
+                ok &= memcmp(rgb + ((size_t)(y0 + y) * w + x0 + x) * 3, f + (y * 16 + x) * 3, 3) == 0;
+                ok &= memcmp(rgb + ((size_t)(y0 + y) * w + x0 + 18 + x) * 3, f + (y * 16 + 15 - x) * 3, 3) == 0;
+            }
+        CHECK(tiles[i].mirrored);
+        char *swapped = augment_swap_sides(cache_episode(c, tiles[i].episode)->instruction);
+        CHECK(strcmp(tiles[i].instruction, swapped) == 0);
+        free(swapped);
+    }
+    CHECK_MSG(ok, "a tile is not its cached frame beside the mirrored frame");
+    free(rgb);
+    preview_tiles_free(tiles, o.n);
+    o.scale = 0;
+    CHECK(preview_grid(c, &o, &rgb, &w, &h, &tiles) == MVLA_ERR_ARG);
+    cache_close(c);
 }

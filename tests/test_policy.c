@@ -521,6 +521,36 @@ TEST(policy_temporal_ensembling_weights_older_chunks)
     /* The chunks differ from step to step, so the ensemble is not just the newest chunk's first entry. */
     CHECK(fabsf(a[0] - chunks[5][0]) > 1e-6 || fabsf(a[1] - chunks[5][1]) > 1e-6);
     student_runner_free(run);
+    student_free(&p);
+    /* Discrete: the key with the largest weighted mean probability. */
+    REQUIRE(tiny_policy(&p, "\"head\": {\"kind\": \"none\", \"window\": 1, \"hidden\": 8}, "
+                            "\"action\": {\"chunk\": 3, \"kind\": \"discrete\", \"ensemble\": true, \"ensemble_m\": 0.3}",
+                        10) == 0);
+    randomize_policy(&p, 11);
+    tensor_fill_normal(p.out.weight, &r, 2.0f); /* confident, varied logits */
+    REQUIRE(run = student_runner_new(&p));
+    float probs[6][3 * 11];
+    for (int t = 0; t < 6; t++) {
+        REQUIRE(student_runner_step(run, seq->data + t * fsz, a, NULL) == 0);
+        const float *z = student_runner_output(run);
+        for (int i = 0; i < 3; i++) {
+            double mx = -1e30, sum = 0;
+            for (int k = 0; k < 11; k++) mx = fmax(mx, z[i * 11 + k]);
+            for (int k = 0; k < 11; k++) sum += exp(z[i * 11 + k] - mx);
+            for (int k = 0; k < 11; k++) probs[t][i * 11 + k] = (float)(exp(z[i * 11 + k] - mx) / sum);
+        }
+        int n = t + 1 < 3 ? t + 1 : 3, best = 0;
+        double mean[11] = {0};
+        for (int j = 0; j < n; j++)
+            for (int k = 0; k < 11; k++) mean[k] += exp(-0.3 * (n - 1 - j)) * probs[t - j][j * 11 + k];
+        for (int k = 1; k < 11; k++)
+            if (mean[k] > mean[best]) best = k;
+        float expect[3];
+        key_to_action(ACTION_KEYS[best], 1.15f, expect);
+        CHECK_MSG(memcmp(a, expect, sizeof a) == 0, "step %d: ensembled action (%g, %g, %g), expected key '%c'", t,
+                  a[0], a[1], a[2], ACTION_KEYS[best]);
+    }
+    student_runner_free(run);
     tensor_free(seq);
     student_free(&p);
 }

@@ -7,6 +7,7 @@
 #include "base/error.h"
 #include "base/file.h"
 #include "base/progress.h"
+#include "runtime/student_adapter.h"
 #include "sim/baselines.h"
 #include "sim/eval.h"
 #include "sim/expert.h"
@@ -27,8 +28,9 @@ static void sim_usage(FILE *fp)
             "  mvla sim generate -o DIR [-n N] [options]   N expert episodes (default 24), balanced over the 24\n"
             "                                              scenario x side x distance cells and the lightings\n"
             "      --variant-frac F     share of 'variant' episodes (default 0.5; the rest 'core')\n"
-            "  mvla sim eval [--policy P] [--rollouts R] [--json OUT] [--svg OUT] [options]\n"
+            "  mvla sim eval [--policy P | --model FILE] [--rollouts R] [--json OUT] [--svg OUT] [options]\n"
             "      --policy P           expert (default), expert-variant, expert-no-instruction, forward, random\n"
+            "      --model FILE         a trained model file (mvla train's .safetensors): the policy under test\n"
             "      --rollouts R         rollouts per scenario x side x distance cell (default 4)\n"
             "      --max-steps N        key presses before a timeout (default 40)\n"
             "  mvla sim snapshot -o DIR [options]          DIR/<lighting>.png: frames of one expert episode\n"
@@ -46,7 +48,7 @@ static void sim_usage(FILE *fp)
 }
 
 typedef struct {
-    const char *out, *json, *svg, *policy, *lang;
+    const char *out, *json, *svg, *policy, *model, *lang;
     long count, rollouts, max_steps, distractors;
     unsigned long long seed;
     int width, height, lighting, target, target_set;
@@ -103,6 +105,7 @@ static int parse_args(int argc, char **argv, SimArgs *a)
         else if (strcmp(o, "--json") == 0) a->json = v;
         else if (strcmp(o, "--svg") == 0) a->svg = v;
         else if (strcmp(o, "--policy") == 0) a->policy = v;
+        else if (strcmp(o, "--model") == 0) a->model = v;
         else if (strcmp(o, "-n") == 0 || strcmp(o, "--count") == 0) {
             if (parse_long(v, 0, 10000000, &a->count)) return bad(o, v, "a count 0..10000000");
         } else if (strcmp(o, "--rollouts") == 0) {
@@ -232,6 +235,7 @@ static void print_table(const SimEvalResult *r)
 static int make_policy(const SimArgs *a, SimEnv *env, Policy *p)
 {
     SimExpertOptions opt = {SIM_EXPERT_CORE, 0};
+    if (a->model) return student_policy_open(p, a->model);
     if (strcmp(a->policy, "expert") == 0) return sim_expert_policy(p, env, &opt);
     if (strcmp(a->policy, "expert-variant") == 0) {
         opt.style = SIM_EXPERT_VARIANT;

@@ -141,15 +141,15 @@ static int prepare_sources(const char *dir, const CacheSource *src, int n, Sourc
     char *err = NULL;
 #pragma omp parallel for schedule(dynamic, 1)
     for (int i = 0; i < n; i++) {
-        if (failed || s[i].hash[0]) continue;
+        if (__atomic_load_n(&failed, __ATOMIC_RELAXED) || s[i].hash[0]) continue;
         char *path = join_path(dir, s[i].file);
         int rc = path ? cache_hash_file(path, s[i].hash) : mvla_fail(MVLA_ERR_NOMEM, "frame cache: out of memory");
         free(path);
         if (rc) {
 #pragma omp critical(cache_err)
             if (!failed) {
-                failed = rc;
                 err = dup_str(mvla_error_message());
+                __atomic_store_n(&failed, rc, __ATOMIC_RELAXED);
             }
         }
     }
@@ -305,8 +305,9 @@ static int write_frames(int fd, size_t data_off, const char *dir, const CacheEpi
         if (!bgr || !rgb) {
 #pragma omp critical(cache_err)
             if (!failed) {
-                failed = mvla_fail(MVLA_ERR_NOMEM, "frame cache: out of memory for frame buffers");
+                int rc = mvla_fail(MVLA_ERR_NOMEM, "frame cache: out of memory for frame buffers");
                 err = dup_str(mvla_error_message());
+                __atomic_store_n(&failed, rc, __ATOMIC_RELAXED);
             }
         }
 #pragma omp barrier
@@ -327,7 +328,7 @@ static int write_frames(int fd, size_t data_off, const char *dir, const CacheEpi
             }
 #pragma omp for schedule(dynamic, 1)
             for (int t = 0; t < eps[i].num_frames; t++) {
-                if (failed) continue;
+                if (__atomic_load_n(&failed, __ATOMIC_RELAXED)) continue;
                 int rc = episode_read_frame(r, t, bgr);
                 if (!rc) rc = preprocess_frame(p, bgr, eps[i].source_width, eps[i].source_height, rgb);
                 if (!rc && pwrite_all(fd, rgb, fb, (off_t)(data_off + (size_t)(eps[i].frame_offset + t) * fb)))
@@ -335,8 +336,8 @@ static int write_frames(int fd, size_t data_off, const char *dir, const CacheEpi
                 if (rc) {
 #pragma omp critical(cache_err)
                     if (!failed) {
-                        failed = rc;
                         err = dup_str(mvla_error_message());
+                        __atomic_store_n(&failed, rc, __ATOMIC_RELAXED);
                     }
                 }
             }

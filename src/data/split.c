@@ -599,7 +599,7 @@ static int load(const char *path, const char *dir, int fold, SplitSets **out)
     SplitList *fl = K ? calloc((size_t)K, sizeof(SplitList)) : NULL;
     if (!rc && (!s || (K && !fl))) rc = mvla_fail(MVLA_ERR_NOMEM, "manifest %s: out of memory", path);
     SplitList *lists[MAX_FOLDS + 1];
-    char names[MAX_FOLDS + 1][16];
+    char names[MAX_FOLDS + 1][24];
     const char *name_ptr[MAX_FOLDS + 1];
     int n_lists = 0;
     if (!rc && !K) {

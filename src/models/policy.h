@@ -12,8 +12,8 @@
  *
  * Continuous actions are normalised per axis: a_norm = (a - action_mean) / action_scale. The two
  * [3] vectors are buffers of the model (saved with it): set them from the training data with
- * student_fit_action_stats (or student_set_action_stats). Defaults: mean 0, scale key_value / 0.9, so the
- * teleop values +-1.15 map to +-0.9, inside tanh's range.
+ * student_fit_action_stats (or student_set_action_stats). Defaults: mean 0, scale key_value / 0.9,
+ * so the teleop values +-1.15 map to +-0.9, inside tanh's range.
  *
  * Checkpoint names: encoder.* (mobilenet.h), instruction.* (instruction.h), film.<j>.{gamma,beta}.*,
  * neck.{weight,bias}, head.pad, head.mlp.* | head.lstm.{weight_ih_l0,...} | head.pos,
@@ -21,10 +21,13 @@
  *
  * Step mode (StudentRunner): one new frame in, one action out. The frame is encoded once; the last W
  * per-frame features live in a ring buffer, and the head runs over them, so a step costs one encoder
- * pass plus one head pass. It gives the same outputs as student_forward over the same window in eval
- * mode. Optional ACT-style temporal ensembling averages the predictions for the current step from
- * the last K chunks with weights exp(-m i), i = 0 for the oldest. A step allocates nothing once the
- * graph arena has grown to a step's size (after the first step).
+ * pass plus one head pass (the LSTM re-reads the W cached features rather than carrying its state
+ * across the whole episode, so that it sees exactly what training showed it). It gives the same
+ * outputs as student_forward over the same window in eval mode. Optional ACT-style temporal
+ * ensembling averages the predictions for the current step from the last K chunks with weights
+ * exp(-m i), i = 0 for the oldest (discrete: their key probabilities). A step allocates nothing once
+ * the graph arena has grown to a step's size (after the first steps). Threads: the runner uses the
+ * process-wide setting (mvla_set_threads); at batch 1 one thread is usually fastest.
  *
  * The name `Policy` belongs to the runtime's vtable (src/runtime/policy.h); this is StudentPolicy. */
 #ifndef MVLA_STUDENT_POLICY_H

@@ -101,13 +101,8 @@ static void ensemble(StudentRunner *r, float action[3])
         wsum += w;
     }
     for (int k = 0; k < per; k++) acc[k] /= (float)wsum;
-    if (!discrete) {
-        memcpy(action, acc, 3 * sizeof(float));
-    } else {
-        float logp[STUDENT_KEYS]; /* argmax of the averaged probabilities, decoded like logits */
-        for (int k = 0; k < STUDENT_KEYS; k++) logp[k] = acc[k];
-        student_output_to_actions(p, logp, 1, action);
-    }
+    if (discrete) student_output_to_actions(p, acc, 1, action); /* the key with the largest mean probability */
+    else memcpy(action, acc, 3 * sizeof(float));
 }
 
 /* Pushes this step's chunk into the history: raw actions, or softmax probabilities per entry. */

@@ -200,7 +200,11 @@ int sim_generate(const char *dir, const SimConfig *cfg, const SimGenSpec *g, Sim
         int trc = sim_env_new(&env, cfg);
         if (trc) {
 #pragma omp critical(sim_gen_error)
-            if (!first_rc) first_rc = trc, snprintf(first_msg, sizeof first_msg, "%s", mvla_error_message());
+            if (!first_rc) {
+                snprintf(first_msg, sizeof first_msg, "%s", mvla_error_message());
+#pragma omp atomic write
+                first_rc = trc;
+            }
         }
 #pragma omp for schedule(dynamic)
         for (int i = 0; i < g->count; i++) {
@@ -218,9 +222,13 @@ int sim_generate(const char *dir, const SimConfig *cfg, const SimGenSpec *g, Sim
             }
 #pragma omp critical(sim_gen_error)
             {
-                if (erc && !first_rc) first_rc = erc, snprintf(first_msg, sizeof first_msg, "%s", mvla_error_message());
+                if (erc && !first_rc) {
+                    snprintf(first_msg, sizeof first_msg, "%s", mvla_error_message());
+#pragma omp atomic write
+                    first_rc = erc;
+                }
                 done++;
-                if (progress && !first_rc) progress(user, done, g->count);
+                if (progress && !erc) progress(user, done, g->count);
             }
         }
         sim_env_free(env);

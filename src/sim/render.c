@@ -38,7 +38,7 @@ void sim_camera_default(SimCamera *c, int width, int height)
     c->width = width, c->height = height;
     c->hfov_deg = 70.0f;
     c->height_m = 0.40f;
-    c->pitch_deg = -8.0f;
+    c->pitch_deg = -5.0f;
     c->forward_m = 0.12f;
     c->noise_scale = 1.0f;
 }

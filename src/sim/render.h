@@ -19,7 +19,7 @@ typedef struct {
     int width, height;
     float hfov_deg;    /* horizontal field of view (70) */
     float height_m;    /* lens height above the floor (0.40) */
-    float pitch_deg;   /* negative looks down (-8) */
+    float pitch_deg;   /* negative looks down (-5) */
     float forward_m;   /* lens ahead of the robot's centre (0.12) */
     float noise_scale; /* 1: the scene's sensor noise; 0: none */
 } SimCamera;

@@ -371,7 +371,7 @@ static void place_target(SimScene *s, Rng *r)
     if (s->spec.target == SIM_TARGET_BASKET) {
         float rad = uni(r, 0.17f, 0.22f);
         front = rad;
-        s->target_x = s->goal_x + front + SIM_ROBOT_RADIUS + 0.22f, s->target_y = ty;
+        s->target_x = s->goal_x + front + SIM_ROBOT_RADIUS + SIM_STANDOFF, s->target_y = ty;
         SimObject *o = add_object(s, SIM_SHAPE_CYLINDER, SIM_ROLE_TARGET, SIM_MAT_BASKET);
         o->cx = s->target_x, o->cy = ty, o->hx = o->hy = rad;
         o->z0 = 0, o->z1 = uni(r, 0.28f, 0.36f);
@@ -385,11 +385,11 @@ static void place_target(SimScene *s, Rng *r)
     }
     float half = uni(r, 0.14f, 0.18f);
     front = half;
-    s->target_x = s->goal_x + front + SIM_ROBOT_RADIUS + 0.22f, s->target_y = ty;
+    s->target_x = s->goal_x + front + SIM_ROBOT_RADIUS + SIM_STANDOFF, s->target_y = ty;
     SimObject *st = add_object(s, SIM_SHAPE_BOX, SIM_ROLE_STAND, SIM_MAT_WOOD);
     st->cx = s->target_x, st->cy = ty, st->hx = half, st->hy = half * uni(r, 0.9f, 1.2f);
     st->yaw = uni(r, -0.1f, 0.1f);
-    st->z0 = 0, st->z1 = uni(r, 0.32f, 0.42f);
+    st->z0 = 0, st->z1 = uni(r, 0.26f, 0.34f);
     set_color(st->color, pick(stands, 4, r), 0.06f, r);
     s->stand_index = s->n_objects - 1;
     SimObject *o = add_object(s, SIM_SHAPE_CYLINDER, SIM_ROLE_TARGET, SIM_MAT_CUP);
@@ -404,7 +404,7 @@ static void place_target(SimScene *s, Rng *r)
     } else {
         o->material = SIM_MAT_BOTTLE;
         o->hx = o->hy = uni(r, 0.033f, 0.04f);
-        o->z1 = o->z0 + uni(r, 0.20f, 0.26f);
+        o->z1 = o->z0 + uni(r, 0.17f, 0.22f);
         set_color(o->color, pick(bottles, 5, r), 0.05f, r);
         set_color(o->color2, pick(labels, 3, r), 0.04f, r);
         float h = o->z1 - o->z0;

@@ -21,6 +21,9 @@ typedef enum { SIM_SIDE_LEFT, SIM_SIDE_RIGHT, SIM_SIDE_COUNT } SimSide;
 /* The robot's footprint radius (m) and the clearance the expert keeps from obstacles. */
 #define SIM_ROBOT_RADIUS 0.18f
 #define SIM_CLEARANCE 0.10f
+/* The goal spot keeps this gap (m) between the robot's footprint and the target's front, so the
+ * camera still sees the target whole when the robot stops. */
+#define SIM_STANDOFF 0.32f
 
 typedef struct {
     int boxes;            /* 1 or 2 */

@@ -234,6 +234,8 @@ static int parse_train(const Ctx *x0, const json_t *o, TrainSettings *t)
     if (!rc) rc = get_bool(&x, o, "skip_start", &t->skip_start);
     json_t *aug = json_object_get(o, "augment");
     if (!rc && aug) rc = parse_augment(&x, aug, t);
+    if (!rc && t->min_lr > t->lr && !json_object_get(o, "min_lr"))
+        t->min_lr = t->lr; /* the default floor is above a small lr: lower it */
     if (!rc && t->min_lr > t->lr)
         rc = mvla_fail(MVLA_ERR_ARG, "%s: train.min_lr: expected at most train.lr (%g), got %g", x.src, t->lr, t->min_lr);
     return rc;

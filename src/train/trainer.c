@@ -99,6 +99,24 @@ static int write_json_file(const char *path, json_t *j)
     return rc;
 }
 
+/* Replaces path with data through a temp file and a rename, without fsync: for files derived from others
+ * (curves.svg), where a crash may lose the newest version but never leaves a half-written one. */
+static int write_replace(const char *path, const char *data, size_t n)
+{
+    char tmp[PATH_LEN + 8];
+    snprintf(tmp, sizeof tmp, "%s.tmp", path);
+    FILE *fp = fopen(tmp, "wb");
+    if (!fp) return mvla_fail(MVLA_ERR_IO, "%s: cannot create: %s", tmp, strerror(errno));
+    int ok = fwrite(data, 1, n, fp) == n;
+    ok = fclose(fp) == 0 && ok;
+    if (!ok || rename(tmp, path) != 0) {
+        int e = errno;
+        remove(tmp);
+        return mvla_fail(MVLA_ERR_IO, "%s: write failed: %s", path, strerror(e));
+    }
+    return 0;
+}
+
 static int read_json_file(const char *path, json_t **out)
 {
     json_error_t err;
@@ -480,7 +498,7 @@ static int write_curves(Run *r)
     char *svg = run_curves_svg(&c, r->cfg.policy.name);
     run_curves_free(&c);
     if (!svg) return mvla_fail(MVLA_ERR_NOMEM, "%s: out of memory", path);
-    rc = file_write_atomic(path, svg, strlen(svg));
+    rc = write_replace(path, svg, strlen(svg));
     free(svg);
     return rc;
 }
@@ -545,7 +563,7 @@ static int end_epoch(Run *r, double epoch_t0, long epoch_samples, int *stop)
     if (improved && (rc = save_checkpoint(r, r->best, 0))) return rc;
     if ((rc = save_checkpoint(r, r->last, 1))) return rc;
     if ((rc = write_curves(r))) return rc;
-    return write_run_json(r);
+    return r->finished ? write_run_json(r) : 0; /* run.json: at the start and when the run stops */
 }
 
 static int train_loop(Run *r)
@@ -564,7 +582,7 @@ static int train_loop(Run *r)
             if ((rc = batch_loader_next(r->train_ld, &b)) || !b)
                 return rc ? rc : mvla_fail(MVLA_ERR_FORMAT, "train: resume at batch %ld: the epoch has only %ld", r->batch, i);
         while (!(rc = batch_loader_next(r->train_ld, &b)) && b) {
-            float lr = lr_at(&r->sched, r->step), loss, gnorm;
+            float lr = lr_at(&r->sched, r->step), loss = NAN, gnorm = NAN;
             if ((rc = train_step(r, b, lr, &loss, &gnorm))) return rc;
             r->step++;
             r->batch++;

@@ -1,0 +1,558 @@
+/* Training, resume, K-fold, evaluation and the runtime adapter on a tiny synthetic dataset: 8 episodes
+ * of 12 frames at 32x18 whose sideways actions depend only on the instruction (left and right episodes
+ * of a pair share their frames), so a policy can only fit them by reading the instruction. */
+#include "test.h"
+
+#include "base/error.h"
+#include "base/file.h"
+#include "base/rng.h"
+#include "data/actions.h"
+#include "data/dataset.h"
+#include "data/split.h"
+#include "io/episode.h"
+#include "io/safetensors.h"
+#include "nn/checkpoint.h"
+#include "runtime/student_adapter.h"
+#include "train/evaluate.h"
+#include "train/model_meta.h"
+#include "train/trainer.h"
+
+#include <jansson.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#define EP_T 12
+#define EP_W 32
+#define EP_H 18
+
+/* Frames of pair k: a noisy background and a bright bar that moves right with t. BGR. */
+static uint8_t *pair_frames(int k)
+{
+    uint8_t *f = malloc((size_t)EP_T * EP_H * EP_W * 3);
+    Rng r;
+    rng_seed(&r, 100 + (uint64_t)k);
+    for (int t = 0; t < EP_T; t++)
+        for (int y = 0; y < EP_H; y++)
+            for (int x = 0; x < EP_W; x++)
+                for (int c = 0; c < 3; c++) {
+                    int v = 40 + 3 * x + 2 * y + (int)rng_below(&r, 30);
+                    if (x >= 1 + 26 * t / (EP_T - 1) && x < 4 + 26 * t / (EP_T - 1)) v = c == 1 ? 250 : 200;
+                    f[(((size_t)t * EP_H + y) * EP_W + x) * 3 + c] = (uint8_t)(v > 255 ? 255 : v);
+                }
+    return f;
+}
+
+/* 4 pairs x {left, right}: start, then w w slide slide w w w slide slide w w w, the slide a (left) or d (right). */
+static int make_dataset(const char *dir)
+{
+    mkdir(dir, 0755);
+    for (int k = 0; k < 4; k++) {
+        uint8_t *frames = pair_frames(k);
+        for (int s = 0; s < 2; s++) {
+            const char *keys = s == 0 ? " wwaawwwaawww" : " wwddwwwddwww";
+            float actions[EP_T * 3];
+            for (int t = 0; t < EP_T; t++) key_to_action(keys[t], ACTION_VALUE, actions + 3 * t);
+            EpisodeInfo in = {0};
+            in.num_frames = EP_T;
+            in.height = EP_H;
+            in.width = EP_W;
+            in.actions = actions;
+            in.total_duration = 2.0;
+            in.instruction = (char *)(s == 0 ? "left" : "right");
+            in.collection_hour = in.collection_minute = -1;
+            char path[1024];
+            snprintf(path, sizeof path, "%s/episode_20250101_1200%02d_1box_vert_%s_core_medium.h5", dir, k * 2 + s,
+                     s == 0 ? "left" : "right");
+            if (episode_write(path, &in, frames)) {
+                free(frames);
+                return -1;
+            }
+        }
+        free(frames);
+    }
+    return 0;
+}
+
+/* dir/data with the episodes and dir/split.json (holdout 50/25/25 or K folds). */
+static int make_data_and_split(const char *base, int folds, char *data, char *manifest)
+{
+    snprintf(data, 1024, "%s/data", base);
+    snprintf(manifest, 1024, "%s/split%d.json", base, folds);
+    if (make_dataset(data)) return -1;
+    Dataset *ds;
+    DatasetOptions dopt = {0};
+    dopt.hash = 1;
+    if (dataset_open(&ds, data, &dopt)) return -1;
+    SplitOptions so;
+    split_options_default(&so);
+    so.train = 0.5, so.val = 0.25, so.test = 0.25;
+    if (folds) so.folds = folds, so.train = 0.75, so.val = 0, so.test = 0.25;
+    so.seed = 3;
+    SplitManifest *m;
+    int rc = split_make_from_dataset(ds, &so, &m);
+    dataset_free(ds);
+    if (rc) return rc;
+    rc = split_write(m, manifest);
+    split_manifest_free(m);
+    return rc;
+}
+
+static void tiny_options(TrainOptions *o, const char *data, const char *manifest, const char *out, const char *cache)
+{
+    train_options_default(o);
+    o->preset = "tiny";
+    o->data_dir = data;
+    o->manifest = manifest;
+    o->out_dir = out;
+    o->cache_path = cache;
+}
+
+/* The lines of a metrics.jsonl with their "timing" objects removed, as one string. */
+static char *metrics_without_timing(const char *path)
+{
+    char *text;
+    size_t n;
+    if (file_read_all(path, &text, &n)) return NULL;
+    size_t cap = n + 1, len = 0;
+    char *out = malloc(cap);
+    out[0] = 0;
+    for (char *line = text, *next; line && *line; line = next) {
+        next = strchr(line, '\n');
+        if (next) *next++ = 0;
+        json_t *j = json_loads(line, 0, NULL);
+        if (!j) continue;
+        json_object_del(j, "timing");
+        char *s = json_dumps(j, JSON_COMPACT | JSON_SORT_KEYS | JSON_REAL_PRECISION(17));
+        size_t l = strlen(s);
+        if (len + l + 2 > cap) out = realloc(out, cap = (len + l + 2) * 2);
+        memcpy(out + len, s, l);
+        len += l;
+        out[len++] = '\n';
+        out[len] = 0;
+        free(s);
+        json_decref(j);
+    }
+    free(text);
+    return out;
+}
+
+static int exists(const char *dir, const char *name)
+{
+    char p[1200];
+    snprintf(p, sizeof p, "%s/%s", dir, name);
+    struct stat st;
+    return stat(p, &st) == 0 && st.st_size > 0;
+}
+
+TEST(train_tiny_config_learns_and_writes_run_folder)
+{
+    char base[512], data[1024], manifest[1024], out[1024], cache[1024];
+    snprintf(base, sizeof base, "%s", test_tmpdir());
+    REQUIRE(make_data_and_split(base, 0, data, manifest) == 0);
+    snprintf(out, sizeof out, "%s/run", base);
+    snprintf(cache, sizeof cache, "%s/frames.cache", base);
+    TrainOptions o;
+    tiny_options(&o, data, manifest, out, cache);
+    o.epochs = 30; /* 6 steps an epoch */
+    TrainResult res;
+    REQUIRE(train_run(&o, &res) == 0);
+    CHECK(res.status == TRAIN_COMPLETE);
+    CHECK(res.epochs_run == 30);
+    CHECK_MSG(res.last_train_loss < 0.25 * res.first_train_loss, "train loss %g -> %g: expected a large drop",
+              res.first_train_loss, res.last_train_loss);
+    CHECK(isfinite(res.best_val_mae) && res.best_epoch >= 1);
+    const char *files[] = {"config.json", "run.json", "metrics.jsonl", "curves.svg", "checkpoints/best.safetensors",
+                           "checkpoints/last.safetensors"};
+    for (int i = 0; i < 6; i++) CHECK_MSG(exists(out, files[i]), "%s/%s missing", out, files[i]);
+
+    /* metrics.jsonl: 30 epoch lines, step lines every 10 steps */
+    char path[1200];
+    snprintf(path, sizeof path, "%s/metrics.jsonl", out);
+    char *text;
+    size_t n;
+    REQUIRE(file_read_all(path, &text, &n) == 0);
+    int epochs = 0, steps = 0;
+    for (char *l = text, *next; l && *l; l = next) {
+        next = strchr(l, '\n');
+        if (next) *next++ = 0;
+        json_t *j = json_loads(l, 0, NULL);
+        CHECK(j != NULL);
+        const char *type = json_string_value(json_object_get(j, "type"));
+        if (type && !strcmp(type, "epoch")) {
+            epochs++;
+            CHECK(json_is_number(json_object_get(j, "val_mae")) && json_is_number(json_object_get(j, "lr")));
+        } else if (type && !strcmp(type, "step")) {
+            steps++;
+            CHECK(json_integer_value(json_object_get(j, "step")) % 10 == 0);
+            CHECK(json_is_number(json_object_get(j, "grad_norm")));
+        }
+        json_decref(j);
+    }
+    free(text);
+    CHECK(epochs == 30);
+    CHECK(steps == (int)(res.steps / 10));
+
+    /* the best checkpoint is a self-sufficient model file with its provenance */
+    snprintf(path, sizeof path, "%s/checkpoints/best.safetensors", out);
+    StudentPolicy p;
+    REQUIRE(student_load(&p, path) == 0);
+    ModelMeta meta;
+    REQUIRE(model_meta_read(&meta, path, &p.cfg) == 0);
+    CHECK(meta.has_provenance && meta.n_train == 4 && meta.pre.width == 32 && meta.pre.height == 16);
+    CHECK(meta.epoch == res.best_epoch);
+    model_meta_free(&meta);
+    student_free(&p);
+
+    /* evaluation on the test pair: it follows the instruction (the only cue for the slide) */
+    EvalOptions eo;
+    eval_options_default(&eo);
+    eo.checkpoint = path;
+    eo.data_dir = data;
+    eo.manifest = manifest;
+    eo.cache_path = cache;
+    eo.split = "train";
+    EvalReport rep;
+    REQUIRE(eval_run(&eo, &rep) == 0);
+    CHECK(rep.episodes == 4 && rep.frames == 4 * (EP_T - 1));
+    CHECK_MSG(rep.overall.mae < 0.15, "train-split MAE %g", rep.overall.mae);
+    CHECK_MSG(rep.instr.follow_both > 0.9, "instruction followed on %g of the sliding frames", rep.instr.follow_both);
+    CHECK(rep.n_sides == 2 && !strcmp(rep.sides[0].name, "left") && !strcmp(rep.sides[1].name, "right"));
+    eval_report_free(&rep);
+    eo.split = "test";
+    REQUIRE(eval_run(&eo, &rep) == 0);
+    CHECK(rep.episodes == 2 && rep.n_scenarios == 2);
+    char *table = eval_report_table(&rep);
+    CHECK(table && strstr(table, "instruction test"));
+    free(table);
+    snprintf(path, sizeof path, "%s/eval.json", out);
+    CHECK(eval_report_write_json(&rep, path) == 0);
+    eval_report_free(&rep);
+    json_t *ej = json_load_file(path, 0, NULL);
+    CHECK(ej && !strcmp(json_string_value(json_object_get(ej, "split")), "test"));
+    CHECK(json_is_number(json_object_get(json_object_get(ej, "overall"), "mae")));
+    json_decref(ej);
+
+    /* a second run into the same folder is refused: nothing on disk is overwritten */
+    CHECK(train_run(&o, &res) == MVLA_ERR_ARG && strstr(mvla_error_message(), "--resume"));
+}
+
+TEST(train_resume_after_interruption_matches_uninterrupted_run)
+{
+    char base[512], data[1024], manifest[1024], a[1024], b[1024], cache[1024];
+    snprintf(base, sizeof base, "%s", test_tmpdir());
+    REQUIRE(make_data_and_split(base, 0, data, manifest) == 0);
+    snprintf(a, sizeof a, "%s/a", base);
+    snprintf(b, sizeof b, "%s/b", base);
+    snprintf(cache, sizeof cache, "%s/frames.cache", base);
+    const char *cfg_path = "train_resume.json";
+    char cfg_file[1200];
+    snprintf(cfg_file, sizeof cfg_file, "%s/%s", base, cfg_path);
+    /* dropout and augmentation on, so the RNG state and the loader position matter */
+    const char *cfg = "{\"preset\": \"tiny\", \"policy\": {\"dropout\": 0.2},"
+                      " \"train\": {\"epochs\": 3, \"log_every\": 1, \"patience\": 3,"
+                      "  \"augment\": {\"rotate_deg\": 3, \"noise_std\": 2, \"mirror_prob\": 0.5}}}";
+    REQUIRE(file_write_atomic(cfg_file, cfg, strlen(cfg)) == 0);
+    TrainOptions o;
+    tiny_options(&o, data, manifest, a, cache);
+    o.config_path = cfg_file;
+    TrainResult ra, rb;
+    REQUIRE(train_run(&o, &ra) == 0);
+    CHECK(ra.status == TRAIN_COMPLETE && ra.steps == 18);
+
+    o.out_dir = b;
+    o.max_steps = 4; /* inside epoch 1 (6 batches per epoch) */
+    REQUIRE(train_run(&o, &rb) == 0);
+    CHECK(rb.status == TRAIN_INTERRUPTED && rb.steps == 4);
+    o.max_steps = 12; /* exactly at an epoch's end */
+    o.resume = 1;
+    o.config_path = NULL; /* the run folder's config.json is used */
+    REQUIRE(train_run(&o, &rb) == 0);
+    CHECK(rb.status == TRAIN_INTERRUPTED && rb.steps == 12);
+    o.max_steps = 0;
+    REQUIRE(train_run(&o, &rb) == 0);
+    CHECK(rb.status == TRAIN_COMPLETE && rb.steps == 18);
+
+    char pa[1200], pb[1200];
+    snprintf(pa, sizeof pa, "%s/metrics.jsonl", a);
+    snprintf(pb, sizeof pb, "%s/metrics.jsonl", b);
+    char *ma = metrics_without_timing(pa), *mb = metrics_without_timing(pb);
+    REQUIRE(ma && mb);
+    CHECK_MSG(strcmp(ma, mb) == 0, "metrics differ:\n--- uninterrupted\n%s--- resumed\n%s", ma, mb);
+    free(ma);
+    free(mb);
+    /* the same final weights and optimiser state */
+    snprintf(pa, sizeof pa, "%s/checkpoints/last.safetensors", a);
+    snprintf(pb, sizeof pb, "%s/checkpoints/last.safetensors", b);
+    SafeTensors *sa, *sb;
+    REQUIRE(st_open(&sa, pa) == 0);
+    REQUIRE(st_open(&sb, pb) == 0);
+    CHECK(st_count(sa) == st_count(sb));
+    int diff = 0;
+    for (int i = 0; i < st_count(sa); i++) {
+        const StTensor *ta = st_at(sa, i), *tb = st_find(sb, ta->name);
+        if (!tb || ta->nbytes != tb->nbytes || memcmp(ta->data, tb->data, ta->nbytes)) diff++;
+    }
+    CHECK_MSG(diff == 0, "%d tensors differ between the runs", diff);
+    st_close(sa);
+    st_close(sb);
+    /* resuming a finished run does nothing */
+    REQUIRE(train_run(&o, &rb) == 0);
+    CHECK(rb.steps == 18);
+}
+
+TEST(train_bad_config_names_the_key)
+{
+    TrainConfig c;
+    CHECK(train_config_parse(&c, "{\"train\": {\"lrr\": 0.1}}", "cfg.json") == MVLA_ERR_ARG);
+    CHECK(strstr(mvla_error_message(), "cfg.json") && strstr(mvla_error_message(), "train.lrr"));
+    CHECK(train_config_parse(&c, "{\"train\": {\"lr\": -1}}", "cfg.json") == MVLA_ERR_ARG);
+    CHECK(strstr(mvla_error_message(), "train.lr") && strstr(mvla_error_message(), "-1"));
+    CHECK(train_config_parse(&c, "{\"train\": {\"augment\": {\"mirror_prob\": 2}}}", "cfg.json") == MVLA_ERR_ARG);
+    CHECK(strstr(mvla_error_message(), "train.augment.mirror_prob"));
+    CHECK(train_config_parse(&c, "{\"policy\": {\"feature_dim\": \"big\"}}", "cfg.json") == MVLA_ERR_ARG);
+    CHECK(strstr(mvla_error_message(), "policy") && strstr(mvla_error_message(), "feature_dim"));
+    CHECK(train_config_parse(&c, "{\"data\": {\"crop\": \"zoom\"}}", "cfg.json") == MVLA_ERR_ARG);
+    CHECK(strstr(mvla_error_message(), "data.crop"));
+    CHECK(train_config_parse(&c, "{\"preset\": \"huge\"}", "cfg.json") == MVLA_ERR_ARG);
+    CHECK(strstr(mvla_error_message(), "preset"));
+    CHECK(train_config_parse(&c, "{\"trian\": {}}", "cfg.json") == MVLA_ERR_ARG);
+    CHECK(strstr(mvla_error_message(), "trian") && strstr(mvla_error_message(), "unknown key"));
+    CHECK(train_config_parse(&c, "{\"train\": {\"epochs\": 0}}", "cfg.json") == MVLA_ERR_ARG);
+    CHECK(strstr(mvla_error_message(), "train.epochs"));
+    CHECK(train_config_parse(&c, "[1]", "cfg.json") == MVLA_ERR_FORMAT);
+
+    /* a config round-trips through its JSON; a preset with overrides keeps the preset's other values */
+    REQUIRE(train_config_parse(&c, "{\"preset\": \"tiny\", \"train\": {\"lr\": 0.002, \"augment\": {\"hue\": 0.1}},"
+                                   " \"policy\": {\"head\": {\"window\": 2}}}", "cfg.json") == 0);
+    CHECK(c.policy.encoder.input_width == 32 && c.policy.head.window == 2 && c.policy.head.hidden == 32);
+    CHECK(c.train.lr == 0.002 && c.train.augment_on && fabsf(c.train.augment.hue - 0.1f) < 1e-7f);
+    char *text = train_config_to_json(&c);
+    REQUIRE(text);
+    TrainConfig d;
+    REQUIRE(train_config_parse(&d, text, "roundtrip") == 0);
+    char *text2 = train_config_to_json(&d);
+    CHECK(text2 && strcmp(text, text2) == 0);
+    free(text);
+    free(text2);
+
+    /* through the trainer: the config file's name and the key */
+    char path[1024];
+    snprintf(path, sizeof path, "%s/bad.json", test_tmpdir());
+    const char *bad = "{\"train\": {\"batch_size\": 0}}";
+    REQUIRE(file_write_atomic(path, bad, strlen(bad)) == 0);
+    TrainOptions o;
+    train_options_default(&o);
+    o.config_path = path;
+    CHECK(train_resolve_config(&o, &c) == MVLA_ERR_ARG);
+    CHECK(strstr(mvla_error_message(), "bad.json") && strstr(mvla_error_message(), "train.batch_size"));
+}
+
+/* Rewrites a manifest so that its test set also lists the first training episode. */
+static int make_overlapping_manifest(const char *src, const char *dst, int into_test_only)
+{
+    json_t *m = json_load_file(src, 0, NULL);
+    if (!m) return -1;
+    json_t *train = json_object_get(m, "train"), *test = json_object_get(m, "test");
+    json_t *first = json_deep_copy(json_array_get(train, 0));
+    if (into_test_only) { /* move it: the manifest is consistent, but the model trained on it */
+        json_array_remove(train, 0);
+        json_object_set_new(json_object_get(m, "counts"), "train", json_integer((json_int_t)json_array_size(train)));
+    }
+    json_array_append_new(test, first);
+    json_object_set_new(json_object_get(m, "counts"), "test", json_integer((json_int_t)json_array_size(test)));
+    int rc = json_dump_file(m, dst, JSON_INDENT(2));
+    json_decref(m);
+    return rc;
+}
+
+TEST(eval_refuses_overlap_and_training_episodes)
+{
+    char base[512], data[1024], manifest[1024], out[1024], cache[1024];
+    snprintf(base, sizeof base, "%s", test_tmpdir());
+    REQUIRE(make_data_and_split(base, 0, data, manifest) == 0);
+    snprintf(out, sizeof out, "%s/run", base);
+    snprintf(cache, sizeof cache, "%s/frames.cache", base);
+    TrainOptions o;
+    tiny_options(&o, data, manifest, out, cache);
+    o.epochs = 1;
+    REQUIRE(train_run(&o, NULL) == 0);
+    char ck[1200], bad1[1200], bad2[1200];
+    snprintf(ck, sizeof ck, "%s/checkpoints/best.safetensors", out);
+    snprintf(bad1, sizeof bad1, "%s/overlap.json", base);
+    snprintf(bad2, sizeof bad2, "%s/moved.json", base);
+    REQUIRE(make_overlapping_manifest(manifest, bad1, 0) == 0);
+    REQUIRE(make_overlapping_manifest(manifest, bad2, 1) == 0);
+    EvalOptions eo;
+    eval_options_default(&eo);
+    eo.checkpoint = ck;
+    eo.data_dir = data;
+    eo.cache_path = cache;
+    EvalReport rep;
+    eo.manifest = bad1; /* test overlaps train in the manifest itself */
+    CHECK(eval_run(&eo, &rep) != 0);
+    CHECK_MSG(strstr(mvla_error_message(), "both"), "message: %s", mvla_error_message());
+    eo.manifest = bad2; /* a clean manifest whose test set holds one of the model's training episodes */
+    CHECK(eval_run(&eo, &rep) == MVLA_ERR_ARG);
+    CHECK_MSG(strstr(mvla_error_message(), "training set"), "message: %s", mvla_error_message());
+    eo.manifest = NULL; /* the whole folder includes the training episodes too */
+    CHECK(eval_run(&eo, &rep) == MVLA_ERR_ARG && strstr(mvla_error_message(), "training set"));
+    eo.manifest = manifest;
+    CHECK(eval_run(&eo, &rep) == 0);
+    eval_report_free(&rep);
+    /* training on an overlapping manifest is refused too */
+    char out2[1100];
+    snprintf(out2, sizeof out2, "%s/run2", base);
+    tiny_options(&o, data, bad1, out2, cache);
+    CHECK(train_run(&o, NULL) != 0 && strstr(mvla_error_message(), "both"));
+}
+
+TEST(train_kfold_writes_every_fold_and_summary)
+{
+    char base[512], data[1024], manifest[1024], out[1024];
+    snprintf(base, sizeof base, "%s", test_tmpdir());
+    REQUIRE(make_data_and_split(base, 2, data, manifest) == 0);
+    snprintf(out, sizeof out, "%s/cv", base);
+    TrainOptions o;
+    tiny_options(&o, data, manifest, out, NULL);
+    o.epochs = 2;
+    o.folds = 2;
+    TrainResult res;
+    REQUIRE(train_run(&o, &res) == 0);
+    CHECK(res.folds == 2 && isfinite(res.val_mae_mean) && isfinite(res.val_mae_std));
+    CHECK(isfinite(res.test_mae_mean));
+    CHECK(exists(out, "fold_0/checkpoints/best.safetensors") && exists(out, "fold_1/eval.json"));
+    CHECK(exists(out, "frames.cache"));
+    char path[1200];
+    snprintf(path, sizeof path, "%s/folds.json", out);
+    json_t *j = json_load_file(path, 0, NULL);
+    REQUIRE(j);
+    json_t *runs = json_object_get(j, "runs");
+    CHECK(json_array_size(runs) == 2);
+    double v0 = json_number_value(json_object_get(json_array_get(runs, 0), "val_mae"));
+    double v1 = json_number_value(json_object_get(json_array_get(runs, 1), "val_mae"));
+    CHECK_NEAR(json_number_value(json_object_get(json_object_get(j, "val_mae"), "mean")), (v0 + v1) / 2, 1e-9);
+    CHECK_NEAR(json_number_value(json_object_get(json_object_get(j, "val_mae"), "std")), fabs(v0 - v1) / sqrt(2.0), 1e-9);
+    json_decref(j);
+    /* a fold count that is not the manifest's */
+    o.folds = 3;
+    snprintf(out, sizeof out, "%s/cv3", base);
+    o.out_dir = out;
+    CHECK(train_run(&o, NULL) == MVLA_ERR_ARG && strstr(mvla_error_message(), "2 folds"));
+}
+
+TEST(student_adapter_matches_runner_on_raw_frames)
+{
+    TrainConfig c;
+    REQUIRE(train_config_preset(&c, "tiny") == 0);
+    StudentPolicy p;
+    REQUIRE(student_init(&p, &c.policy, 5) == 0);
+    char path[1024];
+    snprintf(path, sizeof path, "%s/model.safetensors", test_tmpdir());
+    char *meta = model_meta_build(&p, &c, NULL, NULL);
+    REQUIRE(meta);
+    REQUIRE(checkpoint_save(path, student_params(&p), NULL, 0, meta) == 0);
+    free(meta);
+    Policy pol;
+    REQUIRE(student_policy_open(&pol, path) == 0);
+    CHECK(!strcmp(pol.name, "tiny"));
+    StudentRunner *run = student_runner_new(&p);
+    REQUIRE(run);
+    const char *instr = "Navigate around obstacles and reach the front of the beverage bottle on the left";
+    REQUIRE(policy_reset(&pol, instr) == 0);
+    REQUIRE(student_runner_set_instruction(run, instr) == 0);
+    Preprocess pre;
+    train_config_preprocess(&c, &pre);
+    uint8_t *frames = pair_frames(1), rgb[32 * 16 * 3], swapped[EP_H * EP_W * 3];
+    for (int t = 0; t < 4; t++) {
+        const uint8_t *bgr = frames + (size_t)t * EP_H * EP_W * 3;
+        float a[3], b[3];
+        REQUIRE(preprocess_frame(&pre, bgr, EP_W, EP_H, rgb) == 0);
+        REQUIRE(student_runner_step_rgb(run, rgb, b, NULL) == 0);
+        if (t % 2 == 0) {
+            REQUIRE(policy_step(&pol, bgr, EP_W, EP_H, POLICY_BGR, a) == 0);
+        } else { /* the same frame handed over as RGB */
+            for (int i = 0; i < EP_H * EP_W; i++)
+                for (int ch = 0; ch < 3; ch++) swapped[3 * i + ch] = bgr[3 * i + 2 - ch];
+            REQUIRE(policy_step(&pol, swapped, EP_W, EP_H, POLICY_RGB, a) == 0);
+        }
+        CHECK(max_abs_diff(a, b, 3) == 0);
+    }
+    float a[3];
+    CHECK(policy_step(&pol, frames, 0, EP_H, POLICY_BGR, a) == MVLA_ERR_ARG);
+    free(frames);
+    student_runner_free(run);
+    policy_destroy(&pol);
+    policy_destroy(&pol);
+    /* a model whose recorded preprocessing disagrees with its input size is refused */
+    CHECK(student_model_preprocess("{\"preprocess\": {\"width\": 64, \"height\": 16, \"crop\": \"stretch\", "
+                                   "\"filter\": \"area\"}}", &p.cfg, &pre, "m") == MVLA_ERR_FORMAT);
+    student_free(&p);
+}
+
+TEST(train_early_stopping_on_val_mae)
+{
+    char base[512], data[1024], manifest[1024], out[1024], cfg_file[1100];
+    snprintf(base, sizeof base, "%s", test_tmpdir());
+    REQUIRE(make_data_and_split(base, 0, data, manifest) == 0);
+    snprintf(out, sizeof out, "%s/run", base);
+    snprintf(cfg_file, sizeof cfg_file, "%s/es.json", base);
+    /* min_delta larger than any MAE: epoch 1 sets the best (from none), 2 and 3 cannot improve on it, so
+     * patience 2 stops the run after epoch 3 of 10 (the encoder group's lr scale is exercised too) */
+    const char *cfg = "{\"preset\": \"tiny\", \"train\": {\"epochs\": 10, \"patience\": 2, \"min_delta\": 10,"
+                      " \"encoder_lr_scale\": 0.5}}";
+    REQUIRE(file_write_atomic(cfg_file, cfg, strlen(cfg)) == 0);
+    TrainOptions o;
+    tiny_options(&o, data, manifest, out, NULL);
+    o.config_path = cfg_file;
+    TrainResult r;
+    REQUIRE(train_run(&o, &r) == 0);
+    CHECK(r.status == TRAIN_EARLY_STOPPED && r.epochs_run == 3 && r.best_epoch == 1);
+    char path[1200];
+    snprintf(path, sizeof path, "%s/run.json", out);
+    json_t *j = json_load_file(path, 0, NULL);
+    REQUIRE(j);
+    CHECK(!strcmp(json_string_value(json_object_get(j, "status")), "early_stopped"));
+    CHECK(json_integer_value(json_object_get(j, "best_epoch")) == 1 && json_integer_value(json_object_get(j, "epochs_run")) == 3);
+    json_decref(j);
+    CHECK(exists(out, "frames.cache")); /* the default cache lives in the run folder */
+}
+
+/* The commands through the binary (skipped when MVLA_BIN is unset or does not have them yet). */
+TEST(train_cli_errors_name_the_problem)
+{
+    const char *bin = getenv("MVLA_BIN");
+    char cmd[4096], log[1024];
+    if (!bin) {
+        fprintf(stderr, "(skipped: MVLA_BIN not set) ");
+        return;
+    }
+    snprintf(log, sizeof log, "%s/log.txt", test_tmpdir());
+    snprintf(cmd, sizeof cmd, "'%s' train --help > /dev/null 2>&1", bin);
+    if (system(cmd) != 0) {
+        fprintf(stderr, "(skipped: %s has no train command yet) ", bin);
+        return;
+    }
+    char cfg[1100];
+    snprintf(cfg, sizeof cfg, "%s/bad.json", test_tmpdir());
+    const char *bad = "{\"preset\": \"tiny\", \"train\": {\"epoch\": 3}}";
+    REQUIRE(file_write_atomic(cfg, bad, strlen(bad)) == 0);
+    snprintf(cmd, sizeof cmd, "'%s' train --config '%s' --data '%s' --manifest '%s/m.json' --out '%s/run' > '%s' 2>&1",
+             bin, cfg, test_tmpdir(), test_tmpdir(), test_tmpdir(), log);
+    CHECK(system(cmd) != 0);
+    char *text;
+    size_t n;
+    REQUIRE(file_read_all(log, &text, &n) == 0);
+    CHECK_MSG(strstr(text, "mvla: ") && strstr(text, "bad.json") && strstr(text, "train.epoch"), "output: %s", text);
+    free(text);
+    snprintf(cmd, sizeof cmd, "'%s' train --out x --resume --epochs 3 > '%s' 2>&1", bin, log);
+    CHECK(system(cmd) != 0);
+    snprintf(cmd, sizeof cmd, "'%s' eval '%s/none.safetensors' --data '%s' > '%s' 2>&1", bin, test_tmpdir(),
+             test_tmpdir(), log);
+    CHECK(system(cmd) != 0);
+    REQUIRE(file_read_all(log, &text, &n) == 0);
+    CHECK_MSG(strstr(text, "none.safetensors"), "output: %s", text);
+    free(text);
+    snprintf(cmd, sizeof cmd, "'%s' leaderboard '%s/nowhere' > '%s' 2>&1", bin, test_tmpdir(), log);
+    CHECK(system(cmd) != 0);
+}
