@@ -57,8 +57,9 @@ static double render_fps(int W, int H, int threads, double *cpu_ms)
     return frames / (now - start);
 }
 
-/* Expert rollouts per second over the scenario grid (render: with a camera frame per step). */
-static double rollouts_per_s(int render, double *frames_per_rollout)
+/* Expert rollouts per second over the scenario grid (render: with a camera frame per step);
+ * *per_cpu_s gets rollouts per CPU-second. */
+static double rollouts_per_s(int render, double *frames_per_rollout, double *per_cpu_s)
 {
     SimConfig cfg;
     sim_config_default(&cfg);
@@ -67,7 +68,7 @@ static double rollouts_per_s(int render, double *frames_per_rollout)
     Policy p;
     SimExpertOptions opt = {SIM_EXPERT_CORE, 0};
     if (sim_env_new(&env, &cfg) || sim_expert_policy(&p, env, &opt)) return -1;
-    double budget = quick ? 0.3 : 1.5, start = time_now(), now;
+    double budget = quick ? 0.3 : 1.5, start = time_now(), cpu0 = cpu_now(), now;
     long n = 0, frames = 0;
     do {
         SimSceneSpec sp = {1 + (int)(n % 2), (SimLayout)(n / 2 % 2), (SimDistance)(n % 3), (SimLighting)(n % 4),
@@ -87,6 +88,7 @@ static double rollouts_per_s(int render, double *frames_per_rollout)
         now = time_now();
     } while (now - start < budget || n < 4);
     if (frames_per_rollout) *frames_per_rollout = (double)frames / n;
+    *per_cpu_s = n / (cpu_now() - cpu0);
     policy_destroy(&p);
     sim_env_free(env);
     return n / (now - start);
@@ -118,17 +120,17 @@ int main(int argc, char **argv)
             printf("| %-9s | %7d | %15.0f | %15.3f | %12.3f | %21.0f |\n", size, t, fps, 1000 / fps, cpu_ms, 1000 / cpu_ms);
             if (all == 1) break;
         }
-    double fpr = 0;
-    double with = rollouts_per_s(1, &fpr), without = rollouts_per_s(0, NULL);
+    double fpr = 0, with_cpu = 0, without_cpu = 0;
+    double with = rollouts_per_s(1, &fpr, &with_cpu), without = rollouts_per_s(0, NULL, &without_cpu);
     if (with < 0 || without < 0) {
         fprintf(stderr, "bench_sim: %s\n", mvla_error_message());
         return 1;
     }
     printf("\n## Closed-loop rollouts (expert, %dx%d, one thread for the loop)\n\n", SIM_DEFAULT_WIDTH, SIM_DEFAULT_HEIGHT);
-    printf("| what                                           | rollouts/s | frames/rollout |\n");
-    printf("|------------------------------------------------|------------|----------------|\n");
-    printf("| scene + expert episode, every frame rendered   | %10.1f | %14.1f |\n", with, fpr);
-    printf("| scene geometry + expert, no camera             | %10.1f |              0 |\n", without);
+    printf("| what                                           | rollouts/s | per CPU-second | frames/rollout |\n");
+    printf("|------------------------------------------------|------------|----------------|----------------|\n");
+    printf("| scene + expert episode, every frame rendered   | %10.1f | %14.1f | %14.1f |\n", with, with_cpu, fpr);
+    printf("| scene geometry + expert, no camera             | %10.1f | %14.1f |              0 |\n", without, without_cpu);
     SimConfig cfg;
     sim_config_default(&cfg);
     SimEnv *env = NULL;
@@ -138,12 +140,13 @@ int main(int argc, char **argv)
     sim_eval_spec_default(&spec);
     spec.rollouts = quick ? 1 : 4;
     SimEvalResult res;
+    double cpu0 = cpu_now();
     if (sim_env_new(&env, &cfg) || sim_expert_policy(&p, env, &opt) || sim_eval_run(env, &p, &spec, &res, NULL, NULL)) {
         fprintf(stderr, "bench_sim: %s\n", mvla_error_message());
         return 1;
     }
-    printf("| sim eval grid: %3d rollouts + expert reference | %10.1f | %14.1f |\n", res.n, res.n / res.seconds,
-           (double)res.frames / res.n);
+    printf("| sim eval grid: %3d rollouts + expert reference | %10.1f | %14.1f | %14.1f |\n", res.n, res.n / res.seconds,
+           res.n / (cpu_now() - cpu0), (double)res.frames / res.n);
     sim_eval_free(&res);
     policy_destroy(&p);
     sim_env_free(env);

@@ -10,14 +10,15 @@ secs=${1:-60}
 shift || true
 mkdir -p build-fuzz/corpus-episode build-fuzz/seeds-episode
 cp tests/fixtures/*.h5 build-fuzz/seeds-episode/
-SRC="src/io/episode.c src/data/check.c src/data/dataset.c src/data/actions.c src/base/hash.c src/base/error.c src/base/file.c"
+SRC="src/io/episode.c src/io/episode_h5.c src/io/episode_name.c src/io/episode_write.c src/data/check.c src/data/dataset.c src/data/actions.c src/base/hash.c src/base/error.c src/base/file.c"
 # shellcheck disable=SC2046,SC2086
 clang -std=c11 -D_GNU_SOURCE -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined \
   -Isrc -Iinclude $(pkg-config --cflags hdf5) -o build-fuzz/fuzz_episode tests/fuzz/fuzz_episode.c $SRC \
   $(pkg-config --libs hdf5 2>/dev/null || echo -lhdf5) -ljansson -lpthread -lm
 export UBSAN_OPTIONS=${UBSAN_OPTIONS:-halt_on_error=1:print_stacktrace=1}
-# Full stacks on malloc so that libhdf5-internal leaks (tests/fuzz/hdf5-leaks.supp) can be told apart.
-export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:fast_unwind_on_malloc=0}
+# Full stacks on malloc so that libhdf5-internal leaks (tests/fuzz/hdf5-leaks.supp) can be told apart;
+# huge allocations return NULL as with plain malloc (libhdf5 asks for what a damaged header claims).
+export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:fast_unwind_on_malloc=0:allocator_may_return_null=1}
 export LSAN_OPTIONS=${LSAN_OPTIONS:-suppressions=$PWD/tests/fuzz/hdf5-leaks.supp:print_suppressions=0}
 # Fork mode so that libhdf5's own slow paths do not stop the run: a crafted variable-length string can
 # make libhdf5 1.10 allocate and zero up to 4 GiB (its conversion buffer is sized by the length the file

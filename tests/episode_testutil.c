@@ -101,3 +101,43 @@ int copy_prefix(const char *src, const char *dst, long n)
     if (out && fclose(out) != 0) rc = -1;
     return rc;
 }
+
+int write_chunked_episode(const char *path, int T, int H, int W, const unsigned long long chunk[4], int deflate,
+                          int shuffle, int skip_chunk)
+{
+    uint8_t *frames = fixture_frames(T, H, W, 0);
+    float *a = calloc((size_t)T * 3 + 1, sizeof(float));
+    episode_h5_lock();
+    hid_t f = H5Fcreate(path, H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
+    hsize_t d[4] = {(hsize_t)T, (hsize_t)H, (hsize_t)W, 3}, c[4] = {chunk[0], chunk[1], chunk[2], chunk[3]};
+    hid_t dcpl = H5Pcreate(H5P_DATASET_CREATE);
+    H5Pset_chunk(dcpl, 4, c);
+    if (shuffle) H5Pset_shuffle(dcpl);
+    if (deflate) H5Pset_deflate(dcpl, 4);
+    hid_t sp = H5Screate_simple(4, d, NULL);
+    hid_t ds = H5Dcreate2(f, "images", H5T_STD_U8LE, sp, H5P_DEFAULT, dcpl, H5P_DEFAULT);
+    int rc = ds >= 0 ? 0 : -1;
+    if (!rc && skip_chunk < 0) {
+        rc = H5Dwrite(ds, H5T_NATIVE_UINT8, H5S_ALL, H5S_ALL, H5P_DEFAULT, frames) < 0 ? -1 : 0;
+    } else if (!rc) { /* write every frame except those of chunk row skip_chunk */
+        hsize_t one[4] = {1, (hsize_t)H, (hsize_t)W, 3};
+        hid_t ms = H5Screate_simple(4, one, NULL);
+        for (int t = 0; t < T && !rc; t++) {
+            if (t / (int)c[0] == skip_chunk) continue;
+            hsize_t start[4] = {(hsize_t)t, 0, 0, 0};
+            H5Sselect_hyperslab(sp, H5S_SELECT_SET, start, NULL, one, NULL);
+            rc = H5Dwrite(ds, H5T_NATIVE_UINT8, ms, sp, H5P_DEFAULT, frames + (size_t)t * H * W * 3) < 0 ? -1 : 0;
+        }
+        H5Sclose(ms);
+    }
+    if (ds >= 0) H5Dclose(ds);
+    H5Sclose(sp);
+    H5Pclose(dcpl);
+    hsize_t ad[2] = {(hsize_t)T, 3};
+    if (!rc) rc = raw_dataset(f, "actions", H5T_NATIVE_FLOAT, 2, ad, a);
+    if (f < 0 || H5Fclose(f) < 0) rc = -1;
+    episode_h5_unlock();
+    free(frames);
+    free(a);
+    return rc;
+}

@@ -26,6 +26,13 @@ const char *join_path(char *buf, size_t n, const char *dir, const char *name);
  * action_event_types vlen strings (Te,) when Te >= 0. Returns 0 on success. */
 int write_raw_episode(const char *path, int Ti, int Ta, int Te, int H, int W);
 
+/* Writes images (fixture_frames(T, H, W, 0)) with the given chunk shape and filters (deflate
+ * level 4 when deflate, the shuffle filter first when shuffle), zero actions and no events; with
+ * skip_chunk >= 0, frames [skip_chunk * chunk[0], ...) of that chunk row are never written (fill
+ * values). Returns 0 on success. */
+int write_chunked_episode(const char *path, int T, int H, int W, const unsigned long long chunk[4], int deflate,
+                          int shuffle, int skip_chunk);
+
 /* Copies the first n bytes of src to dst (n < 0: all). */
 int copy_prefix(const char *src, const char *dst, long n);
 

@@ -23,7 +23,10 @@ ATTRS = {"episode_name": str, "total_duration": np.float64, "num_frames": np.int
 
 
 def check(path, problems):
+    mine = []
+
     def bad(msg):
+        mine.append(msg)
         problems.append(f"{os.path.basename(path)}: {msg}")
 
     stem = os.path.basename(path)[:-3]
@@ -58,7 +61,7 @@ def check(path, problems):
                 bad(f"attribute {k} missing")
             elif not isinstance(f.attrs[k], t):
                 bad(f"attribute {k} is {type(f.attrs[k]).__name__}, expected {t.__name__}")
-        if problems:
+        if mine:
             return
         a = f.attrs
         if a["episode_name"] != stem:

@@ -4,6 +4,7 @@
 #include "cli/commands.h"
 
 #include "base/error.h"
+#include "base/progress.h"
 #include "data/actions.h"
 #include "data/dataset.h"
 
@@ -219,6 +220,18 @@ static void print_table(json_t *s)
     }
 }
 
+typedef struct {
+    Progress bar;
+    int started;
+} InfoProgress;
+
+static void on_progress(void *ctx, int done, int total)
+{
+    InfoProgress *p = ctx;
+    if (!p->started) progress_start(&p->bar, "info", total, "file"), p->started = 1;
+    progress_update(&p->bar, done, NULL);
+}
+
 int data_info_main(int argc, char **argv)
 {
     const char *path = NULL;
@@ -267,10 +280,14 @@ int data_info_main(int argc, char **argv)
         return 2;
     }
     Dataset *ds = NULL;
+    InfoProgress prog = {0};
+    opt.progress = on_progress;
+    opt.progress_ctx = &prog;
     if (dataset_open(&ds, path, &opt) != 0) {
         fprintf(stderr, "mvla: %s\n", mvla_error_message());
         return 1;
     }
+    if (prog.started && prog.bar.last_print > prog.bar.start) progress_finish(&prog.bar);
     json_t *s = summarise(ds, path);
     int rc = 0;
     if (as_json) {

@@ -10,7 +10,8 @@
  *             pixel's luma), hue (rotation of the YIQ chroma plane), gamma (on [0,1] values); each
  *             clamped to [0, 255]
  *   blur      Gaussian, separable, edges clamped
- *   noise     Gaussian per value; its stream depends on the draw and the frame's index in the window
+ *   noise     Gaussian-like per value (sum of four uniforms, unit variance); its stream depends on the
+ *             draw and the frame's index in the window
  * Mirror (horizontal flip) also negates linear_y and angular_z (the sideways slide and the turn
  * change sign in a mirrored world; linear_x does not) and swaps left/right in the instruction and the
  * scenario label. */

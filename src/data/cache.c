@@ -286,8 +286,33 @@ static int pwrite_all(int fd, const uint8_t *p, size_t n, off_t off)
     return 0;
 }
 
-/* Decodes, preprocesses and writes every frame. Episodes one after another; the frames of an
- * episode in parallel (reads serialise on the HDF5 lock inside episode_read_frame, resizes overlap). */
+/* Decodes, preprocesses and writes one episode's frames at their fixed offsets. */
+static int write_episode(int fd, size_t data_off, const char *dir, const CacheEpisode *e, const Preprocess *p,
+                         uint8_t *bgr, uint8_t *rgb)
+{
+    size_t fb = (size_t)p->width * p->height * 3;
+    char *path = join_path(dir, e->file);
+    if (!path) return mvla_fail(MVLA_ERR_NOMEM, "frame cache: out of memory");
+    EpisodeReader *r = NULL;
+    int rc = episode_open(&r, path);
+    if (!rc && (episode_info(r)->num_frames != e->num_frames || episode_info(r)->width != e->source_width ||
+                episode_info(r)->height != e->source_height))
+        rc = mvla_fail(MVLA_ERR_IO, "%s: file changed while the cache was being built", path);
+    for (int t = 0; !rc && t < e->num_frames; t++) {
+        rc = episode_read_frame(r, t, bgr);
+        if (!rc) rc = preprocess_frame(p, bgr, e->source_width, e->source_height, rgb);
+        if (!rc && pwrite_all(fd, rgb, fb, (off_t)(data_off + (size_t)(e->frame_offset + t) * fb)))
+            rc = mvla_fail(MVLA_ERR_IO, "frame cache: write failed: %s", strerror(errno));
+    }
+    episode_close(r);
+    free(path);
+    return rc;
+}
+
+/* Every episode, in parallel (OpenMP): each thread opens its own reader (a reader is not shared
+ * between threads), HDF5 calls serialise on the global lock inside src/io/episode.c, and the rest
+ * (decompression where the reader does it outside the lock, resizing, writing) overlaps. Frames go to
+ * fixed offsets, so the file does not depend on the thread count or timing. */
 static int write_frames(int fd, size_t data_off, const char *dir, const CacheEpisode *eps, int n, const Preprocess *p,
                         const CacheOptions *opt)
 {
@@ -296,56 +321,26 @@ static int write_frames(int fd, size_t data_off, const char *dir, const CacheEpi
         size_t b = (size_t)eps[i].source_width * eps[i].source_height * 3;
         if (b > max_src) max_src = b;
     }
-    int failed = 0;
+    int failed = 0, first_bad = n;
+    long done = 0;
     char *err = NULL;
-    EpisodeReader *r = NULL;
 #pragma omp parallel
     {
         uint8_t *bgr = malloc(max_src), *rgb = malloc(fb);
-        if (!bgr || !rgb) {
-#pragma omp critical(cache_err)
-            if (!failed) {
-                int rc = mvla_fail(MVLA_ERR_NOMEM, "frame cache: out of memory for frame buffers");
-                err = dup_str(mvla_error_message());
-                __atomic_store_n(&failed, rc, __ATOMIC_RELAXED);
-            }
-        }
-#pragma omp barrier
-        for (int i = 0; i < n; i++) {
-#pragma omp single
-            {
-                r = NULL;
-                char *path = failed ? NULL : join_path(dir, eps[i].file);
-                int rc = failed ? 0 : !path ? mvla_fail(MVLA_ERR_NOMEM, "frame cache: out of memory") : episode_open(&r, path);
-                if (!rc && r && (episode_info(r)->num_frames != eps[i].num_frames || episode_info(r)->width != eps[i].source_width ||
-                                 episode_info(r)->height != eps[i].source_height))
-                    rc = mvla_fail(MVLA_ERR_IO, "%s: file changed while the cache was being built", path);
-                free(path);
-                if (rc && !failed) {
-                    failed = rc;
-                    err = dup_str(mvla_error_message());
-                }
-            }
 #pragma omp for schedule(dynamic, 1)
-            for (int t = 0; t < eps[i].num_frames; t++) {
-                if (__atomic_load_n(&failed, __ATOMIC_RELAXED)) continue;
-                int rc = episode_read_frame(r, t, bgr);
-                if (!rc) rc = preprocess_frame(p, bgr, eps[i].source_width, eps[i].source_height, rgb);
-                if (!rc && pwrite_all(fd, rgb, fb, (off_t)(data_off + (size_t)(eps[i].frame_offset + t) * fb)))
-                    rc = mvla_fail(MVLA_ERR_IO, "frame cache: write failed: %s", strerror(errno));
-                if (rc) {
+        for (int i = 0; i < n; i++) {
+            if (__atomic_load_n(&failed, __ATOMIC_RELAXED)) continue;
+            int rc = bgr && rgb ? write_episode(fd, data_off, dir, &eps[i], p, bgr, rgb)
+                                : mvla_fail(MVLA_ERR_NOMEM, "frame cache: out of memory for frame buffers");
 #pragma omp critical(cache_err)
-                    if (!failed) {
-                        err = dup_str(mvla_error_message());
-                        __atomic_store_n(&failed, rc, __ATOMIC_RELAXED);
-                    }
-                }
-            }
-#pragma omp single
             {
-                episode_close(r);
-                r = NULL;
-                if (opt && opt->progress && !failed) opt->progress(opt->progress_ctx, i + 1, n);
+                if (rc && i < first_bad) { /* report the first failing episode in order */
+                    first_bad = i;
+                    free(err);
+                    err = dup_str(mvla_error_message());
+                    __atomic_store_n(&failed, rc, __ATOMIC_RELAXED);
+                }
+                if (!rc && !failed && opt && opt->progress) opt->progress(opt->progress_ctx, ++done, n);
             }
         }
         free(bgr);

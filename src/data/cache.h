@@ -68,7 +68,9 @@ typedef struct {
 
 /* Builds the cache at cache_path (atomically: temp file, then rename) from the sources in dir.
  * opt may be NULL (English defaults, no mapping, no override, no progress).
- * Frames are decoded under the global HDF5 lock and resized in parallel (OpenMP). */
+ * Episodes are processed in parallel (OpenMP), each thread with its own reader; HDF5 calls serialise
+ * on the global lock of src/io/episode.c, decompression (where the reader does it outside the lock),
+ * resizing and writing overlap. */
 int cache_build(const char *cache_path, const char *dir, const CacheSource *src, int n, const Preprocess *p,
                 const CacheOptions *opt);
 

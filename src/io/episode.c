@@ -1,82 +1,20 @@
-/* Episode files with libhdf5: the reader (metadata at open, frames on demand by hyperslab), the
- * atomic writer with h5py's layout and types, file-name parsing and the default instructions.
+/* Episode files with libhdf5, the reader: metadata at open, frames on demand (raw gzip chunks
+ * inflated outside the HDF5 lock, or a hyperslab through H5Dread). The writer is episode_write.c,
+ * names and instructions episode_name.c, shared internals episode_h5.c.
  * Every libhdf5 call runs under one global lock (serial HDF5 builds are not thread-safe) with
  * HDF5's own error printing silenced; its failures become mvla_fail messages naming the file and
  * the dataset or attribute. */
 #include "io/episode.h"
 
 #include "base/error.h"
-#include "base/file.h"
+#include "io/episode_h5.h"
 
 #include <hdf5.h>
 #include <math.h>
-#include <pthread.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-/* Bounds that keep a hostile file from asking for absurd allocations. */
-#define MAX_FRAMES (1L << 20)       /* about 9.7 hours at 30 fps */
-#define MAX_SIDE 16384              /* pixels per image side */
-#define MAX_STRING_BYTES (1L << 26) /* all fixed-length string bytes of one dataset */
-
-/* ---- the global HDF5 lock ---- */
-
-static pthread_mutex_t h5_mutex = PTHREAD_MUTEX_INITIALIZER;
-static int h5_ready;
-
-void episode_h5_lock(void)
-{
-    pthread_mutex_lock(&h5_mutex);
-    if (!h5_ready) {
-        H5open();
-        h5_ready = 1;
-    }
-    /* The error-printing switch is per thread in thread-safe builds, so set it every time. */
-    H5Eset_auto2(H5E_DEFAULT, NULL, NULL);
-}
-
-void episode_h5_unlock(void) { pthread_mutex_unlock(&h5_mutex); }
-
-/* The most specific message on HDF5's error stack ("" if none), for "...: <reason>" suffixes. */
-static herr_t take_first_error(unsigned n, const H5E_error2_t *e, void *data)
-{
-    char *buf = data;
-    if (n == 0 && e->desc && !buf[0]) snprintf(buf, 160, "%s", e->desc);
-    return 0;
-}
-
-static const char *h5_reason(char buf[160])
-{
-    buf[0] = '\0';
-    H5Ewalk2(H5E_DEFAULT, H5E_WALK_UPWARD, take_first_error, buf);
-    H5Eclear2(H5E_DEFAULT);
-    return buf;
-}
-
-/* ---- small helpers ---- */
-
-static char *dup_str(const char *s)
-{
-    size_t n = strlen(s);
-    char *d = malloc(n + 1);
-    if (d) memcpy(d, s, n + 1);
-    return d;
-}
-
-static const char *base_name(const char *p)
-{
-    const char *s = strrchr(p, '/');
-    return s ? s + 1 : p;
-}
-
-/* The file name without directory and without a .h5 / .hdf5 extension. */
-static void file_stem(const char *path, char *out, size_t n)
-{
-    snprintf(out, n, "%s", base_name(path));
-    char *dot = strrchr(out, '.');
-    if (dot && (strcmp(dot, ".h5") == 0 || strcmp(dot, ".hdf5") == 0)) *dot = '\0';
-}
 
 /* A short dtype description for error messages: "uint8", "float64", "string", ... */
 static const char *type_text(hid_t t, char *buf, size_t n)
@@ -117,7 +55,7 @@ static int read_strings(const char *path, const char *what, hid_t obj, int is_at
     memset(out, 0, n * sizeof *out);
     if (n == 0) return MVLA_OK;
     int vlen = H5Tis_variable_str(ftype);
-    if (vlen < 0) return mvla_fail(MVLA_ERR_FORMAT, "%s: %s: unreadable string type: %s", path, what, h5_reason(why));
+    if (vlen < 0) return mvla_fail(MVLA_ERR_FORMAT, "%s: %s: unreadable string type: %s", path, what, ep_h5_reason(why));
     hid_t mt = -1;
     int rc = MVLA_OK;
     if (vlen) {
@@ -131,9 +69,9 @@ static int read_strings(const char *path, const char *what, hid_t obj, int is_at
         H5Tset_size(mt, H5T_VARIABLE);
         H5Tset_cset(mt, H5Tget_cset(ftype));
         herr_t e = is_attr ? H5Aread(obj, mt, tmp) : H5Dread(obj, mt, H5S_ALL, H5S_ALL, H5P_DEFAULT, tmp);
-        if (e < 0) rc = mvla_fail(MVLA_ERR_FORMAT, "%s: %s: cannot read strings: %s", path, what, h5_reason(why));
+        if (e < 0) rc = mvla_fail(MVLA_ERR_FORMAT, "%s: %s: cannot read strings: %s", path, what, ep_h5_reason(why));
         for (size_t i = 0; i < n; i++) {
-            if (rc == MVLA_OK && !(out[i] = dup_str(tmp[i] ? tmp[i] : "")))
+            if (rc == MVLA_OK && !(out[i] = ep_dup_str(tmp[i] ? tmp[i] : "")))
                 rc = mvla_fail(MVLA_ERR_NOMEM, "%s: %s: out of memory", path, what);
             if (e >= 0 && tmp[i]) H5free_memory(tmp[i]);
         }
@@ -151,7 +89,7 @@ static int read_strings(const char *path, const char *what, hid_t obj, int is_at
             return mvla_fail(MVLA_ERR_NOMEM, "%s: %s: out of memory", path, what);
         }
         herr_t e = is_attr ? H5Aread(obj, mt, raw) : H5Dread(obj, mt, H5S_ALL, H5S_ALL, H5P_DEFAULT, raw);
-        if (e < 0) rc = mvla_fail(MVLA_ERR_FORMAT, "%s: %s: cannot read strings: %s", path, what, h5_reason(why));
+        if (e < 0) rc = mvla_fail(MVLA_ERR_FORMAT, "%s: %s: cannot read strings: %s", path, what, ep_h5_reason(why));
         for (size_t i = 0; i < n && rc == MVLA_OK; i++) {
             const char *s = raw + i * size;
             size_t len = strnlen(s, size);
@@ -184,17 +122,17 @@ static int read_attr(hid_t file, const char *path, const char *name, AttrKind ki
     char why[160], what[96], tt[32];
     *present = 0;
     htri_t ex = H5Aexists(file, name);
-    if (ex < 0) return mvla_fail(MVLA_ERR_FORMAT, "%s: attribute '%s': unreadable: %s", path, name, h5_reason(why));
+    if (ex < 0) return mvla_fail(MVLA_ERR_FORMAT, "%s: attribute '%s': unreadable: %s", path, name, ep_h5_reason(why));
     if (!ex) return MVLA_OK;
     snprintf(what, sizeof what, "attribute '%s'", name);
     hid_t a = H5Aopen(file, name, H5P_DEFAULT);
-    if (a < 0) return mvla_fail(MVLA_ERR_FORMAT, "%s: %s: cannot open: %s", path, what, h5_reason(why));
+    if (a < 0) return mvla_fail(MVLA_ERR_FORMAT, "%s: %s: cannot open: %s", path, what, ep_h5_reason(why));
     hid_t t = H5Aget_type(a), sp = H5Aget_space(a);
     int rc = MVLA_OK;
     hssize_t np = sp >= 0 ? H5Sget_simple_extent_npoints(sp) : -1;
     H5T_class_t cls = t >= 0 ? H5Tget_class(t) : H5T_NO_CLASS;
     if (t < 0 || sp < 0 || np < 0) {
-        rc = mvla_fail(MVLA_ERR_FORMAT, "%s: %s: unreadable type or shape: %s", path, what, h5_reason(why));
+        rc = mvla_fail(MVLA_ERR_FORMAT, "%s: %s: unreadable type or shape: %s", path, what, ep_h5_reason(why));
     } else if (np != 1) {
         rc = mvla_fail(MVLA_ERR_FORMAT, "%s: %s: %lld values, expected one", path, what, (long long)np);
     } else if (kind == ATTR_STRING) {
@@ -210,7 +148,7 @@ static int read_attr(hid_t file, const char *path, const char *name, AttrKind ki
         herr_t e = cls == H5T_INTEGER && kind == ATTR_INT ? H5Aread(a, H5T_NATIVE_LLONG, &iv)
                                                          : H5Aread(a, H5T_NATIVE_DOUBLE, &v);
         if (e < 0) {
-            rc = mvla_fail(MVLA_ERR_FORMAT, "%s: %s: cannot read: %s", path, what, h5_reason(why));
+            rc = mvla_fail(MVLA_ERR_FORMAT, "%s: %s: cannot read: %s", path, what, ep_h5_reason(why));
         } else if (kind == ATTR_DOUBLE) {
             *d = v;
         } else if (cls == H5T_INTEGER) {
@@ -233,6 +171,16 @@ static int read_attr(hid_t file, const char *path, const char *name, AttrKind ki
 struct EpisodeReader {
     EpisodeInfo info;
     hid_t file, images, fspace, mspace;
+    /* Direct chunk reading (read_slab): chunks are fetched raw under the lock and inflated outside
+     * it, so threads reading different episodes decompress in parallel. */
+    int direct;          /* images are chunked, deflate-only or unfiltered, and not too big */
+    int deflate;         /* the chunks are deflate-compressed */
+    hsize_t chunk[4];
+    size_t chunk_bytes;
+    int slab;            /* which run of chunk[0] frames slab_buf holds decoded; -1 none */
+    uint8_t *slab_buf;   /* chunk[0] x height x width x 3 */
+    uint8_t *zbuf, *cbuf;
+    size_t zcap;
 };
 
 static int open_dataset_raw(hid_t file, const char *path, const char *name, int required, hid_t *ds, hid_t *type,
@@ -241,16 +189,16 @@ static int open_dataset_raw(hid_t file, const char *path, const char *name, int 
     char why[160];
     *ds = *type = -1;
     htri_t ex = H5Lexists(file, name, H5P_DEFAULT);
-    if (ex < 0) return mvla_fail(MVLA_ERR_FORMAT, "%s: dataset '%s': unreadable: %s", path, name, h5_reason(why));
+    if (ex < 0) return mvla_fail(MVLA_ERR_FORMAT, "%s: dataset '%s': unreadable: %s", path, name, ep_h5_reason(why));
     if (!ex) return required ? mvla_fail(MVLA_ERR_FORMAT, "%s: dataset '%s' is missing", path, name) : MVLA_OK;
     *ds = H5Dopen2(file, name, H5P_DEFAULT);
-    if (*ds < 0) return mvla_fail(MVLA_ERR_FORMAT, "%s: '%s' is not a readable dataset: %s", path, name, h5_reason(why));
+    if (*ds < 0) return mvla_fail(MVLA_ERR_FORMAT, "%s: '%s' is not a readable dataset: %s", path, name, ep_h5_reason(why));
     hid_t sp = H5Dget_space(*ds);
     *type = H5Dget_type(*ds);
     int r = sp >= 0 ? H5Sget_simple_extent_ndims(sp) : -1;
     if (sp < 0 || *type < 0 || r < 0 || r > 8 || H5Sget_simple_extent_dims(sp, dims, NULL) < 0) {
         if (sp >= 0) H5Sclose(sp);
-        return mvla_fail(MVLA_ERR_FORMAT, "%s: dataset '%s': unreadable type or shape: %s", path, name, h5_reason(why));
+        return mvla_fail(MVLA_ERR_FORMAT, "%s: dataset '%s': unreadable type or shape: %s", path, name, ep_h5_reason(why));
     }
     H5Sclose(sp);
     *rank = r;
@@ -260,7 +208,7 @@ static int open_dataset_raw(hid_t file, const char *path, const char *name, int 
     H5D_layout_t layout = dcpl >= 0 ? H5Pget_layout(dcpl) : H5D_LAYOUT_ERROR;
     if (dcpl >= 0) H5Pclose(dcpl);
     if (layout == H5D_LAYOUT_ERROR)
-        return mvla_fail(MVLA_ERR_FORMAT, "%s: dataset '%s': unreadable layout: %s", path, name, h5_reason(why));
+        return mvla_fail(MVLA_ERR_FORMAT, "%s: dataset '%s': unreadable layout: %s", path, name, ep_h5_reason(why));
     if (layout == H5D_COMPACT) {
         hsize_t bytes = H5Tget_size(*type);
         for (int d = 0; d < r; d++) bytes = dims[d] && bytes > ((hsize_t)1 << 40) / dims[d] ? (hsize_t)1 << 40 : bytes * dims[d];
@@ -311,10 +259,104 @@ static int size_chunk_cache(EpisodeReader *r, const char *path, const hsize_t di
     hid_t ds = -1;
     if (dapl >= 0 && H5Pset_chunk_cache(dapl, slots, bytes, 1.0) >= 0) ds = H5Dopen2(r->file, "images", dapl);
     if (dapl >= 0) H5Pclose(dapl);
-    if (ds < 0) return mvla_fail(MVLA_ERR_FORMAT, "%s: dataset 'images': cannot reopen: %s", path, h5_reason(why));
+    if (ds < 0) return mvla_fail(MVLA_ERR_FORMAT, "%s: dataset 'images': cannot reopen: %s", path, ep_h5_reason(why));
     H5Dclose(r->images);
     r->images = ds;
     return MVLA_OK;
+}
+
+/* Decides whether frames can be read chunk by chunk (see struct EpisodeReader). */
+static void setup_direct(EpisodeReader *r, const hsize_t dims[4])
+{
+    hid_t dcpl = H5Dget_create_plist(r->images);
+    if (dcpl < 0) return;
+    hsize_t *c = r->chunk;
+    int ok = H5Pget_layout(dcpl) == H5D_CHUNKED && H5Pget_chunk(dcpl, 4, c) == 4 && c[0] >= 1 && c[1] >= 1 &&
+             c[2] >= 1 && c[3] >= 1 && c[1] <= MAX_SIDE && c[2] <= MAX_SIDE && c[3] <= 3 && dims[0] > 0;
+    int nf = ok ? H5Pget_nfilters(dcpl) : -1;
+    if (nf == 1) {
+        unsigned flags, cd[8];
+        size_t ncd = 8;
+        r->deflate = H5Pget_filter2(dcpl, 0, &flags, &ncd, cd, 0, NULL, NULL) == H5Z_FILTER_DEFLATE;
+        ok = r->deflate && ep_zlib_uncompress() != NULL;
+    } else {
+        ok = ok && nf == 0;
+    }
+    H5Pclose(dcpl);
+    if (!ok) return;
+    r->chunk_bytes = (size_t)(c[0] * c[1] * c[2] * c[3]);
+    size_t slab_bytes = (size_t)c[0] * (size_t)(dims[1] * dims[2] * 3);
+    if (c[0] > 256 || r->chunk_bytes > ((size_t)1 << 26) || slab_bytes > ((size_t)1 << 28)) return;
+    r->direct = 1;
+    r->slab = -1;
+}
+
+/* Copies the part of a decoded chunk at (o1, o2, o3) that lies inside the frames into the slab. */
+static void scatter_chunk(EpisodeReader *r, const uint8_t *chunk, int nframes, hsize_t o1, hsize_t o2, hsize_t o3)
+{
+    const hsize_t *c = r->chunk;
+    int H = r->info.height, W = r->info.width;
+    size_t ny = (size_t)(c[1] < H - o1 ? c[1] : H - o1), nx = (size_t)(c[2] < W - o2 ? c[2] : W - o2);
+    size_t nc = (size_t)(c[3] < 3 - o3 ? c[3] : 3 - o3);
+    for (int f = 0; f < nframes; f++)
+        for (size_t y = 0; y < ny; y++) {
+            const uint8_t *src = chunk + (((size_t)f * c[1] + y) * c[2]) * c[3];
+            uint8_t *dst = r->slab_buf + (((size_t)f * H + o1 + y) * W + o2) * 3 + o3;
+            if (c[3] == 3) {
+                memcpy(dst, src, nx * 3);
+            } else {
+                for (size_t x = 0; x < nx; x++)
+                    for (size_t ch = 0; ch < nc; ch++) dst[x * 3 + ch] = src[x * c[3] + ch];
+            }
+        }
+}
+
+/* Decodes the run of chunk[0] frames holding frame t into slab_buf. Returns 0, or -1 when the
+ * direct path does not apply (a chunk never written, an unexpected size, a corrupt stream): the
+ * caller then reads the frame through H5Dread, which gives fill values or HDF5's own error. */
+static int read_slab(EpisodeReader *r, int t)
+{
+    const hsize_t *c = r->chunk;
+    int slab = t / (int)c[0], f0 = slab * (int)c[0];
+    int nframes = r->info.num_frames - f0 < (int)c[0] ? r->info.num_frames - f0 : (int)c[0];
+    if (!r->slab_buf) {
+        r->slab_buf = malloc((size_t)c[0] * r->info.height * r->info.width * 3);
+        r->cbuf = malloc(r->chunk_bytes);
+        if (!r->slab_buf || !r->cbuf) return -1;
+    }
+    r->slab = -1;
+    for (hsize_t o1 = 0; o1 < (hsize_t)r->info.height; o1 += c[1])
+        for (hsize_t o2 = 0; o2 < (hsize_t)r->info.width; o2 += c[2])
+            for (hsize_t o3 = 0; o3 < 3; o3 += c[3]) {
+                hsize_t off[4] = {(hsize_t)f0, o1, o2, o3}, stored = 0;
+                uint32_t mask = 0;
+                int bad = 0;
+                episode_h5_lock();
+                if (H5Dget_chunk_storage_size(r->images, off, &stored) < 0 || stored == 0 ||
+                    stored > r->chunk_bytes + r->chunk_bytes / 8 + 4096) {
+                    bad = 1;
+                } else if (stored > r->zcap) {
+                    uint8_t *bigger = realloc(r->zbuf, (size_t)stored);
+                    if (bigger) r->zbuf = bigger, r->zcap = (size_t)stored;
+                    else bad = 1;
+                }
+                if (!bad && H5Dread_chunk(r->images, H5P_DEFAULT, off, &mask, r->zbuf) < 0) bad = 1;
+                if (bad) H5Eclear2(H5E_DEFAULT);
+                episode_h5_unlock();
+                if (bad) return -1;
+                const uint8_t *chunk = r->zbuf;
+                if (r->deflate && !(mask & 1)) { /* bit 0 set: the optional deflate was skipped */
+                    uLongf len = (uLongf)r->chunk_bytes;
+                    if (ep_zlib_uncompress()(r->cbuf, &len, r->zbuf, (uLong)stored) != Z_OK || len != r->chunk_bytes)
+                        return -1;
+                    chunk = r->cbuf;
+                } else if (stored != r->chunk_bytes) {
+                    return -1;
+                }
+                scatter_chunk(r, chunk, nframes, o1, o2, o3);
+            }
+    r->slab = slab;
+    return 0;
 }
 
 /* images: uint8 (T, H, W, 3). Keeps the dataset open in r->images. */
@@ -344,6 +386,7 @@ static int open_images(EpisodeReader *r, const char *path)
                        path, (unsigned long long)stored, (unsigned long long)raw);
     if (rc) return rc;
     if ((rc = size_chunk_cache(r, path, dims))) return rc;
+    setup_direct(r, dims);
     r->info.num_frames = (int)dims[0];
     r->info.height = (int)dims[1];
     r->info.width = (int)dims[2];
@@ -353,7 +396,7 @@ static int open_images(EpisodeReader *r, const char *path)
     r->fspace = H5Dget_space(r->images);
     r->mspace = H5Screate_simple(4, frame, NULL);
     if (r->fspace < 0 || r->mspace < 0)
-        return mvla_fail(MVLA_ERR_FORMAT, "%s: dataset 'images': cannot select frames: %s", path, h5_reason(why));
+        return mvla_fail(MVLA_ERR_FORMAT, "%s: dataset 'images': cannot select frames: %s", path, ep_h5_reason(why));
     return MVLA_OK;
 }
 
@@ -381,7 +424,7 @@ static int read_actions(EpisodeReader *r, const char *path)
         if (!r->info.actions)
             rc = mvla_fail(MVLA_ERR_NOMEM, "%s: dataset 'actions': out of memory", path);
         else if (T > 0 && H5Dread(ds, H5T_NATIVE_FLOAT, H5S_ALL, H5S_ALL, H5P_DEFAULT, r->info.actions) < 0)
-            rc = mvla_fail(MVLA_ERR_FORMAT, "%s: dataset 'actions': cannot read: %s", path, h5_reason(why));
+            rc = mvla_fail(MVLA_ERR_FORMAT, "%s: dataset 'actions': cannot read: %s", path, ep_h5_reason(why));
     }
     close_ids(ds, type);
     return rc;
@@ -435,15 +478,15 @@ static int read_instruction(EpisodeReader *r, const char *path)
         hsize_t start[8] = {0}, count[8];
         for (int d = 0; d < rank; d++) count[d] = 1;
         if (fsp < 0 || msp < 0 || (rank > 0 && H5Sselect_hyperslab(fsp, H5S_SELECT_SET, start, NULL, count, NULL) < 0)) {
-            rc = mvla_fail(MVLA_ERR_FORMAT, "%s: dataset 'language_instruction': unreadable: %s", path, h5_reason(why));
+            rc = mvla_fail(MVLA_ERR_FORMAT, "%s: dataset 'language_instruction': unreadable: %s", path, ep_h5_reason(why));
         } else if (H5Tis_variable_str(type) > 0) {
             hid_t mt = H5Tcopy(H5T_C_S1);
             char *s = NULL;
             H5Tset_size(mt, H5T_VARIABLE);
             H5Tset_cset(mt, H5Tget_cset(type));
             if (H5Dread(ds, mt, msp, fsp, H5P_DEFAULT, &s) < 0)
-                rc = mvla_fail(MVLA_ERR_FORMAT, "%s: dataset 'language_instruction': cannot read: %s", path, h5_reason(why));
-            else if (!(r->info.instruction = dup_str(s ? s : "")))
+                rc = mvla_fail(MVLA_ERR_FORMAT, "%s: dataset 'language_instruction': cannot read: %s", path, ep_h5_reason(why));
+            else if (!(r->info.instruction = ep_dup_str(s ? s : "")))
                 rc = mvla_fail(MVLA_ERR_NOMEM, "%s: out of memory", path);
             if (s) H5free_memory(s);
             H5Tclose(mt);
@@ -455,7 +498,7 @@ static int read_instruction(EpisodeReader *r, const char *path)
                 rc = mvla_fail(MVLA_ERR_FORMAT, "%s: dataset 'language_instruction': string of %zu bytes, expected 1..65536",
                                path, size);
             else if (H5Dread(ds, mt, msp, fsp, H5P_DEFAULT, raw) < 0)
-                rc = mvla_fail(MVLA_ERR_FORMAT, "%s: dataset 'language_instruction': cannot read: %s", path, h5_reason(why));
+                rc = mvla_fail(MVLA_ERR_FORMAT, "%s: dataset 'language_instruction': cannot read: %s", path, ep_h5_reason(why));
             if (rc == MVLA_OK) {
                 size_t len = strnlen(raw, size);
                 if (H5Tget_strpad(type) == H5T_STR_SPACEPAD)
@@ -524,7 +567,7 @@ void episode_info_free(EpisodeInfo *info)
 static int copy_str(char **dst, const char *src)
 {
     *dst = NULL;
-    return !src || (*dst = dup_str(src)) ? 0 : -1;
+    return !src || (*dst = ep_dup_str(src)) ? 0 : -1;
 }
 
 int episode_info_copy(EpisodeInfo *dst, const EpisodeInfo *src)
@@ -565,6 +608,9 @@ static void reader_free(EpisodeReader *r)
     if (r->images >= 0) H5Dclose(r->images);
     if (r->file >= 0) H5Fclose(r->file);
     free_info_fields(&r->info);
+    free(r->slab_buf);
+    free(r->zbuf);
+    free(r->cbuf);
     free(r);
 }
 
@@ -581,19 +627,19 @@ static int open_locked(EpisodeReader *r, const char *path)
         /* HDF5 also finds superblocks at 512, 1024, ... so only the error text uses the signature. */
         static const unsigned char h5sig[8] = {0x89, 'H', 'D', 'F', '\r', '\n', 0x1a, '\n'};
         if (got == 8 && memcmp(sig, h5sig, 8) == 0)
-            return mvla_fail(MVLA_ERR_FORMAT, "%s: damaged HDF5 file (truncated?): %s", path, h5_reason(why));
+            return mvla_fail(MVLA_ERR_FORMAT, "%s: damaged HDF5 file (truncated?): %s", path, ep_h5_reason(why));
         return mvla_fail(MVLA_ERR_FORMAT, "%s: not an HDF5 file%s", path, got == 0 ? " (empty)" : "");
     }
     r->file = H5Fopen(path, H5F_ACC_RDONLY, H5P_DEFAULT);
-    if (r->file < 0) return mvla_fail(MVLA_ERR_FORMAT, "%s: cannot open as HDF5 (truncated?): %s", path, h5_reason(why));
+    if (r->file < 0) return mvla_fail(MVLA_ERR_FORMAT, "%s: cannot open as HDF5 (truncated?): %s", path, ep_h5_reason(why));
     int rc;
     if ((rc = open_images(r, path)) || (rc = read_actions(r, path)) || (rc = read_events(r, path)) ||
         (rc = read_instruction(r, path)) || (rc = read_attributes(r, path)))
         return rc;
     if (!r->info.episode_name) {
         char stem[256];
-        file_stem(path, stem, sizeof stem);
-        if (!(r->info.episode_name = dup_str(stem))) return mvla_fail(MVLA_ERR_NOMEM, "%s: out of memory", path);
+        ep_file_stem(path, stem, sizeof stem);
+        if (!(r->info.episode_name = ep_dup_str(stem))) return mvla_fail(MVLA_ERR_NOMEM, "%s: out of memory", path);
     }
     return MVLA_OK;
 }
@@ -607,7 +653,7 @@ int episode_open(EpisodeReader **out, const char *path)
     r->info.collection_hour = r->info.collection_minute = -1;
     r->info.num_frames_attr = -1;
     episode_parse_name(path, &r->info.name);
-    if (!(r->info.path = dup_str(path))) {
+    if (!(r->info.path = ep_dup_str(path))) {
         free(r);
         return mvla_fail(MVLA_ERR_NOMEM, "%s: out of memory", path);
     }
@@ -631,13 +677,21 @@ int episode_read_frame(EpisodeReader *r, int t, uint8_t *dst)
     const EpisodeInfo *in = &r->info;
     if (t < 0 || t >= in->num_frames)
         return mvla_fail(MVLA_ERR_ARG, "%s: frame %d: expected 0..%d", in->path, t, in->num_frames - 1);
+    size_t fb = (size_t)in->height * in->width * 3;
+    if (r->direct) {
+        int in_slab = r->slab == t / (int)r->chunk[0];
+        if (in_slab || read_slab(r, t) == 0) {
+            memcpy(dst, r->slab_buf + (size_t)(t % (int)r->chunk[0]) * fb, fb);
+            return MVLA_OK;
+        }
+    }
     hsize_t start[4] = {(hsize_t)t, 0, 0, 0}, count[4] = {1, (hsize_t)in->height, (hsize_t)in->width, 3};
     char why[160];
     int rc = MVLA_OK;
     episode_h5_lock();
     if (H5Sselect_hyperslab(r->fspace, H5S_SELECT_SET, start, NULL, count, NULL) < 0 ||
         H5Dread(r->images, H5T_NATIVE_UINT8, r->mspace, r->fspace, H5P_DEFAULT, dst) < 0)
-        rc = mvla_fail(MVLA_ERR_FORMAT, "%s: dataset 'images': cannot read frame %d: %s", in->path, t, h5_reason(why));
+        rc = mvla_fail(MVLA_ERR_FORMAT, "%s: dataset 'images': cannot read frame %d: %s", in->path, t, ep_h5_reason(why));
     episode_h5_unlock();
     return rc;
 }
@@ -648,225 +702,4 @@ void episode_close(EpisodeReader *r)
     episode_h5_lock();
     reader_free(r);
     episode_h5_unlock();
-}
-
-/* ---- the writer ---- */
-
-static int write_attr(hid_t file, const char *name, hid_t type, const void *value)
-{
-    hid_t sp = H5Screate(H5S_SCALAR);
-    hid_t a = sp >= 0 ? H5Acreate2(file, name, type, sp, H5P_DEFAULT, H5P_DEFAULT) : -1;
-    int ok = a >= 0 && H5Awrite(a, type, value) >= 0;
-    if (a >= 0) H5Aclose(a);
-    if (sp >= 0) H5Sclose(sp);
-    return ok ? 0 : -1;
-}
-
-/* h5py's str: variable-length, UTF-8, NUL-terminated. */
-static hid_t vlen_utf8_type(void)
-{
-    hid_t t = H5Tcopy(H5T_C_S1);
-    if (t >= 0 && (H5Tset_size(t, H5T_VARIABLE) < 0 || H5Tset_cset(t, H5T_CSET_UTF8) < 0)) {
-        H5Tclose(t);
-        return -1;
-    }
-    return t;
-}
-
-static int write_str_attr(hid_t file, const char *name, const char *s)
-{
-    hid_t t = vlen_utf8_type();
-    int rc = t >= 0 ? write_attr(file, name, t, &s) : -1;
-    if (t >= 0) H5Tclose(t);
-    return rc;
-}
-
-static int write_i64_attr(hid_t file, const char *name, long v)
-{
-    int64_t x = v;
-    return write_attr(file, name, H5T_STD_I64LE, &x);
-}
-
-/* A gzip (level 4, h5py's default) chunked dataset of rank dims, written from buf in mem_type. */
-static int write_dataset(hid_t file, const char *name, hid_t file_type, hid_t mem_type, int rank,
-                         const hsize_t *dims, const hsize_t *chunk, const void *buf)
-{
-    hid_t sp = H5Screate_simple(rank, dims, NULL);
-    hid_t dcpl = H5Pcreate(H5P_DATASET_CREATE);
-    int ok = sp >= 0 && dcpl >= 0;
-    if (ok && dims[0] > 0) /* an empty dataset cannot be chunked to a fixed size */
-        ok = H5Pset_chunk(dcpl, rank, chunk) >= 0 && H5Pset_deflate(dcpl, 4) >= 0;
-    hid_t ds = ok ? H5Dcreate2(file, name, file_type, sp, H5P_DEFAULT, dcpl, H5P_DEFAULT) : -1;
-    ok = ds >= 0 && (dims[0] == 0 || H5Dwrite(ds, mem_type, H5S_ALL, H5S_ALL, H5P_DEFAULT, buf) >= 0);
-    if (ds >= 0) H5Dclose(ds);
-    if (dcpl >= 0) H5Pclose(dcpl);
-    if (sp >= 0) H5Sclose(sp);
-    return ok ? 0 : -1;
-}
-
-/* The event of frame t when the caller gave none: what the collector records. */
-static const char *default_event(const float *a, int t)
-{
-    if (t == 0) return "episode_start";
-    return a[0] == 0 && a[1] == 0 && a[2] == 0 ? "stop_action" : "start_action";
-}
-
-#define WRITE_OR_FAIL(expr, what)                                                                              \
-    do {                                                                                                       \
-        if ((expr) < 0) {                                                                                      \
-            rc = mvla_fail(MVLA_ERR_IO, "%s: cannot write %s: %s", path, what, h5_reason(why));                  \
-            goto done;                                                                                         \
-        }                                                                                                      \
-    } while (0)
-
-static int write_locked(const char *tmp, const char *path, const EpisodeInfo *in, const uint8_t *frames)
-{
-    char why[160], stem[256];
-    int rc = MVLA_OK, T = in->num_frames;
-    const char **events = NULL;
-    hid_t s256 = -1, vstr = -1;
-    hid_t file = H5Fcreate(tmp, H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
-    if (file < 0) return mvla_fail(MVLA_ERR_IO, "%s: cannot create HDF5 file: %s", path, h5_reason(why));
-
-    hsize_t idims[4] = {(hsize_t)T, (hsize_t)in->height, (hsize_t)in->width, 3};
-    hsize_t ichunk[4] = {1, idims[1], idims[2], 3};
-    WRITE_OR_FAIL(write_dataset(file, "images", H5T_STD_U8LE, H5T_NATIVE_UINT8, 4, idims, ichunk, frames),
-                  "dataset 'images'");
-    hsize_t adims[2] = {(hsize_t)T, EPISODE_ACTION_DIM};
-    WRITE_OR_FAIL(write_dataset(file, "actions", H5T_IEEE_F32LE, H5T_NATIVE_FLOAT, 2, adims, adims, in->actions),
-                  "dataset 'actions'");
-
-    events = calloc((size_t)T + 1, sizeof *events);
-    if (!events) {
-        rc = mvla_fail(MVLA_ERR_NOMEM, "%s: out of memory", path);
-        goto done;
-    }
-    for (int t = 0; t < T; t++)
-        events[t] = in->events && in->events[t] ? in->events[t] : default_event(in->actions + (size_t)t * 3, t);
-    vstr = vlen_utf8_type();
-    hsize_t edims[1] = {(hsize_t)T};
-    WRITE_OR_FAIL(vstr, "a string type");
-    WRITE_OR_FAIL(write_dataset(file, "action_event_types", vstr, vstr, 1, edims, edims, events),
-                  "dataset 'action_event_types'");
-
-    if (in->instruction) {
-        /* numpy bytes 'S256' as h5py stores them: fixed 256 bytes, NUL-padded, ASCII cset. */
-        size_t len = strlen(in->instruction);
-        if (len > 256) {
-            rc = mvla_fail(MVLA_ERR_ARG, "%s: language_instruction is %zu bytes, S256 holds at most 256", path, len);
-            goto done;
-        }
-        char buf[256] = {0};
-        memcpy(buf, in->instruction, len);
-        s256 = H5Tcopy(H5T_C_S1);
-        WRITE_OR_FAIL(s256, "a string type");
-        WRITE_OR_FAIL(H5Tset_size(s256, 256), "a string type");
-        WRITE_OR_FAIL(H5Tset_strpad(s256, H5T_STR_NULLPAD), "a string type");
-        hsize_t ldims[1] = {1};
-        WRITE_OR_FAIL(write_dataset(file, "language_instruction", s256, s256, 1, ldims, ldims, buf),
-                      "dataset 'language_instruction'");
-    }
-
-    file_stem(path, stem, sizeof stem);
-    WRITE_OR_FAIL(write_str_attr(file, "episode_name", in->episode_name ? in->episode_name : stem),
-                  "attribute 'episode_name'");
-    if (in->total_duration >= 0)
-        WRITE_OR_FAIL(write_attr(file, "total_duration", H5T_IEEE_F64LE, &in->total_duration), "attribute 'total_duration'");
-    WRITE_OR_FAIL(write_i64_attr(file, "num_frames", T), "attribute 'num_frames'");
-    if (in->action_chunk_size > 0)
-        WRITE_OR_FAIL(write_i64_attr(file, "action_chunk_size", in->action_chunk_size), "attribute 'action_chunk_size'");
-    if (in->layout_attr)
-        WRITE_OR_FAIL(write_str_attr(file, "obstacle_layout_type", in->layout_attr), "attribute 'obstacle_layout_type'");
-    if (in->time_period) WRITE_OR_FAIL(write_str_attr(file, "time_period", in->time_period), "attribute 'time_period'");
-    if (in->collection_datetime)
-        WRITE_OR_FAIL(write_str_attr(file, "collection_datetime", in->collection_datetime),
-                      "attribute 'collection_datetime'");
-    if (in->collection_hour >= 0)
-        WRITE_OR_FAIL(write_i64_attr(file, "collection_hour", in->collection_hour), "attribute 'collection_hour'");
-    if (in->collection_minute >= 0)
-        WRITE_OR_FAIL(write_i64_attr(file, "collection_minute", in->collection_minute), "attribute 'collection_minute'");
-done:
-    free(events);
-    if (vstr >= 0) H5Tclose(vstr);
-    if (s256 >= 0) H5Tclose(s256);
-    if (H5Fclose(file) < 0 && rc == MVLA_OK) rc = mvla_fail(MVLA_ERR_IO, "%s: cannot finish HDF5 file: %s", path, h5_reason(why));
-    return rc;
-}
-
-int episode_write(const char *path, const EpisodeInfo *info, const uint8_t *frames)
-{
-    if (!info || info->num_frames < 0 || info->num_frames > MAX_FRAMES || info->height < 1 || info->width < 1 ||
-        info->height > MAX_SIDE || info->width > MAX_SIDE)
-        return mvla_fail(MVLA_ERR_ARG, "%s: episode to write: expected 0..%ld frames of 1..%d pixels a side, got %d x %d x %d",
-                         path, MAX_FRAMES, MAX_SIDE, info ? info->num_frames : 0, info ? info->height : 0,
-                         info ? info->width : 0);
-    if (info->num_frames > 0 && (!frames || !info->actions))
-        return mvla_fail(MVLA_ERR_ARG, "%s: episode to write: frames and actions are required", path);
-    AtomicFile f;
-    int rc = atomic_open(&f, path);
-    if (rc) return rc;
-    episode_h5_lock();
-    rc = write_locked(f.tmp_path, path, info, frames);
-    episode_h5_unlock();
-    if (rc) {
-        atomic_abort(&f);
-        return rc;
-    }
-    return atomic_commit(&f);
-}
-
-/* ---- names and instructions ---- */
-
-static int one_of(const char *tok, const char *const *words, int n)
-{
-    for (int i = 0; i < n; i++)
-        if (strcmp(tok, words[i]) == 0) return 1;
-    return 0;
-}
-
-void episode_parse_name(const char *path, EpisodeName *out)
-{
-    static const char *const layouts[] = {"vert", "hori"}, *const sides[] = {"left", "right"},
-                             *const kinds[] = {"core", "variant"}, *const dists[] = {"close", "medium", "far"},
-                             *const lights[] = {"dawn", "morning", "evening", "night"};
-    memset(out, 0, sizeof *out);
-    char stem[256];
-    file_stem(path, stem, sizeof stem);
-    char *ep = strstr(stem, "episode_");
-    if (ep == stem) snprintf(out->target, sizeof out->target, "cup");
-    else if (ep && ep[-1] == '_') snprintf(out->target, sizeof out->target, "%.*s", (int)(ep - 1 - stem), stem);
-    /* Every '_'-separated token is matched against the known words, in any order. */
-    char *save = NULL;
-    for (char *tok = strtok_r(ep ? ep : stem, "_", &save); tok; tok = strtok_r(NULL, "_", &save)) {
-        if (strcmp(tok, "1box") == 0 || strcmp(tok, "2box") == 0) out->boxes = tok[0] - '0';
-        else if (one_of(tok, layouts, 2)) snprintf(out->layout, sizeof out->layout, "%s", tok);
-        else if (one_of(tok, sides, 2)) snprintf(out->side, sizeof out->side, "%s", tok);
-        else if (one_of(tok, kinds, 2)) snprintf(out->kind, sizeof out->kind, "%s", tok);
-        else if (one_of(tok, dists, 3)) snprintf(out->distance, sizeof out->distance, "%s", tok);
-        else if (one_of(tok, lights, 4)) snprintf(out->lighting, sizeof out->lighting, "%s", tok);
-    }
-    if (out->boxes && out->layout[0] && out->side[0])
-        snprintf(out->scenario, sizeof out->scenario, "%dbox_%s_%s", out->boxes, out->layout, out->side);
-}
-
-const char *episode_default_instruction(const char *side, const char *lang)
-{
-    return episode_default_instruction_for(NULL, side, lang);
-}
-
-const char *episode_default_instruction_for(const char *target, const char *side, const char *lang)
-{
-    int ko = lang && strcmp(lang, "ko") == 0;
-    int left = side && strcmp(side, "left") == 0, right = side && strcmp(side, "right") == 0;
-    if (ko) /* the original Korean instructions were all about the cup */
-        return left ? "가장 왼쪽 외곽으로 돌아 컵까지 가세요"
-               : right ? "가장 오른쪽 외곽으로 돌아 컵까지 가세요"
-                       : "컵까지 가세요";
-    if (target && strcmp(target, "basket") == 0)
-        return left ? "Navigate to the gray basket on the left"
-               : right ? "Navigate to the gray basket on the right"
-                       : "Navigate to the gray basket";
-    return left ? "Navigate around obstacles and reach the front of the beverage bottle on the left"
-           : right ? "Navigate around obstacles and reach the front of the beverage bottle on the right"
-                   : "Navigate around obstacles and reach the front of the beverage bottle";
 }

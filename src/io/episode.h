@@ -65,7 +65,12 @@ typedef struct EpisodeReader EpisodeReader;
  * attribute, e.g. "ep.h5: dataset 'actions': shape (17, 3), expected (18, 3) to match images". */
 int episode_open(EpisodeReader **out, const char *path);
 const EpisodeInfo *episode_info(const EpisodeReader *r);
-/* Reads frame t as BGR bytes (height*width*3) into dst. */
+/* Reads frame t as BGR bytes (height*width*3) into dst. A reader belongs to one thread at a time;
+ * different readers may be used from different threads at once: libhdf5 calls are serialised by a
+ * global lock, but for gzip-chunked images (what h5py and episode_write produce) the raw chunks are
+ * fetched under the lock and inflated outside it, so decoding runs in parallel. Frames are decoded
+ * a chunk-run at a time (h5py's chunks may span several frames) and kept until the next run, so
+ * reading frames in order decodes each chunk once. */
 int episode_read_frame(EpisodeReader *r, int t, uint8_t *dst);
 void episode_close(EpisodeReader *r);
 

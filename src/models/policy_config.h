@@ -15,7 +15,8 @@
  *                             round(c * width_mult) to a multiple of 8, never below 90% of it, at least 8
  *     stem_channels           [16] stem conv 3x3 stride 2 output channels (before width_mult)
  *     stem_act                ["hardswish"] "relu" or "hardswish"
- *     blocks                  [the 7 blocks of STUDENT_DEFAULT_BLOCKS] 1..16 inverted residual blocks:
+ *     blocks                  [MobileNetV3-Small's first 7 blocks, as in configs/student.json]
+ *                             1..16 inverted residual blocks, each an object:
  *       kernel                [3] depthwise kernel, odd, 1..7
  *       expand                [4 x the block's input channels] expanded channels (before width_mult);
  *                             equal to the input channels: no expand conv

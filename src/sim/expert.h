@@ -5,7 +5,8 @@
  *
  *   core     the canonical route: forward while there is room, slide out to the lane beside the
  *            obstacles, forward past them, slide back in line with the target, forward, stop
- *            (1box_vert_left: W W W A A W W W W W D D W W, space)
+ *            (a medium 1box_hori_left: W W A A A W W W W W D D D W W, space; drift may add a
+ *            correcting key)
  *   variant  varied but valid routes: diagonal keys, sliding out early, a wider lane, returning
  *            late or diagonally, a glance to one side and back; drawn per rollout
  *

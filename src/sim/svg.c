@@ -99,6 +99,10 @@ int sim_eval_write_svg(const SimEvalResult *r, const char *path)
             if ((rc = sim_scene_generate_ex(scene, &first->scene, first->seed, 0))) break;
             View v = {(float)(col * PANEL_W), (float)(24 + row * PANEL_H), -0.4f, 0.5f * PANEL_H / PX_PER_M};
             float ocx = 0.5f * (scene->obst_x0 + scene->obst_x1), ocy = 0.5f * (scene->obst_y0 + scene->obst_y1);
+            /* each panel clips its own drawing */
+            put(&t, "<clipPath id='p%d_%d'><rect x='%.0f' y='%.0f' width='%d' height='%d'/></clipPath>\n", row, col,
+                v.ox + 1, v.oy + 1, PANEL_W - 2, PANEL_H - 2);
+            put(&t, "<g clip-path='url(#p%d_%d)'>\n", row, col);
             put(&t, "<rect x='%.0f' y='%.0f' width='%d' height='%d' fill='#f7f5f0' stroke='#999'/>\n", v.ox + 1, v.oy + 1,
                 PANEL_W - 2, PANEL_H - 2);
             put(&t, "<text x='%.0f' y='%.0f'>%dbox_%s, %s</text>\n", v.ox + 6, v.oy + 14, boxes,
@@ -132,8 +136,10 @@ int sim_eval_write_svg(const SimEvalResult *r, const char *path)
                 }
                 const char *color = ro->side == SIM_SIDE_LEFT ? "#2563eb" : "#ea7a0c";
                 put(&t, "<polyline fill='none' stroke='%s' stroke-width='1.2' stroke-opacity='0.7' points='", color);
+                /* the trail holds every substep; one point per key press (and the end) draws the same path */
                 for (int p = 0; p + 1 < ro->trail_n; p += 2)
-                    put(&t, "%.1f,%.1f ", vx(&v, ro->trail[p] + dx), vy(&v, ro->trail[p + 1] + dy));
+                    if ((p / 2) % SIM_SUBSTEPS == 0 || p + 2 >= ro->trail_n)
+                        put(&t, "%.1f,%.1f ", vx(&v, ro->trail[p] + dx), vy(&v, ro->trail[p + 1] + dy));
                 put(&t, "'/>\n");
                 float ex = vx(&v, ro->trail[ro->trail_n - 2] + dx), ey = vy(&v, ro->trail[ro->trail_n - 1] + dy);
                 if (ro->out.success)
@@ -143,6 +149,7 @@ int sim_eval_write_svg(const SimEvalResult *r, const char *path)
                 else
                     put(&t, "<circle cx='%.1f' cy='%.1f' r='2.5' fill='#777'/>\n", ex, ey);
             }
+            put(&t, "</g>\n");
         }
     put(&t, "</svg>\n");
     free(scene);

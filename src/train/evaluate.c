@@ -214,6 +214,18 @@ int eval_run(const EvalOptions *o, EvalReport *r)
             eval_run_dir(o->checkpoint, dir, sizeof dir);
             snprintf(cache_buf, sizeof cache_buf, "%s/%s", dir, o->manifest ? "frames.cache" : "eval_frames.cache");
             cpath = cache_buf;
+            if (o->manifest) { /* the training run's cache (run.json "cache") when it still exists */
+                char run_json[4100];
+                snprintf(run_json, sizeof run_json, "%s/run.json", dir);
+                json_t *rj = json_load_file(run_json, 0, NULL);
+                const char *c = json_string_value(json_object_get(rj, "cache"));
+                FILE *fp = c ? fopen(c, "rb") : NULL;
+                if (fp) {
+                    fclose(fp);
+                    snprintf(cache_buf, sizeof cache_buf, "%s", c);
+                }
+                json_decref(rj);
+            }
         }
         CacheOptions copt = {0};
         copt.lang = o->lang ? o->lang : meta.lang;

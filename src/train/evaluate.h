@@ -28,7 +28,8 @@ typedef struct {
     const char *manifest;     /* split manifest, or NULL: every usable episode of data_dir */
     const char *split;        /* "test" (default), "val" or "train" (with a manifest) */
     int fold;                 /* K-fold manifest: the fold (-1: holdout; default -1, or the model's fold) */
-    const char *cache_path;   /* NULL: beside the checkpoint's run folder (see eval_default_cache) */
+    const char *cache_path;   /* NULL: with a manifest, the training run's cache (RUN/run.json "cache") if it
+                                 exists, else RUN/frames.cache; without, RUN/eval_frames.cache (RUN: eval_run_dir) */
     const char *lang;         /* instruction resolution; NULL: the model's */
     const char *instructions;
     const char *instruction;

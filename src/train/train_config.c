@@ -300,7 +300,7 @@ static int parse_root(TrainConfig *c, json_t *root, const char *src)
     if (da && !json_is_object(da)) return mvla_fail(MVLA_ERR_ARG, "%s: data: expected an object", src);
     char label[600];
     snprintf(label, sizeof label, "%s: policy", src);
-    char *text = json_dumps(pol ? pol : json_object(), JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(17));
+    char *text = pol ? json_dumps(pol, JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(17)) : strdup("{}");
     if (!text) return mvla_fail(MVLA_ERR_NOMEM, "%s: out of memory", src);
     rc = student_config_parse(&c->policy, text, label);
     free(text);

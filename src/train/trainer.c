@@ -294,7 +294,7 @@ static int write_run_json(Run *r)
 /* One metrics line (compact JSON + newline), counted in metrics_bytes. */
 static int write_metrics_line(Run *r, json_t *line)
 {
-    char *text = json_dumps(line, JSON_COMPACT | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(10));
+    char *text = line ? json_dumps(line, JSON_COMPACT | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(10)) : NULL;
     if (!text) return mvla_fail(MVLA_ERR_NOMEM, "%s: out of memory", r->metrics_path);
     size_t n = strlen(text);
     int ok = fwrite(text, 1, n, r->metrics) == n && fputc('\n', r->metrics) != EOF && fflush(r->metrics) == 0;
@@ -590,9 +590,13 @@ static int train_loop(Run *r)
             epoch_samples += b->count;
             double el = time_now() - t0, sps = el > 0 ? (r->step - steps0) / el : 0;
             if (r->step % t->log_every == 0) {
-                json_t *line = json_pack("{s:s, s:i, s:I, s:f, s:f, s:f}", "type", "step", "epoch", r->epoch + 1,
-                                         "step", (json_int_t)r->step, "loss", (double)loss, "lr", (double)lr,
-                                         "grad_norm", (double)gnorm);
+                json_t *line = json_object(); /* NaN (a diverged step) is written as null */
+                json_object_set_new(line, "type", json_string("step"));
+                json_object_set_new(line, "epoch", json_integer(r->epoch + 1));
+                json_object_set_new(line, "step", json_integer(r->step));
+                json_object_set_new(line, "loss", json_real_or_null(loss));
+                json_object_set_new(line, "lr", json_real(lr));
+                json_object_set_new(line, "grad_norm", json_real_or_null(gnorm));
                 json_object_set_new(line, "skipped", json_boolean(!isfinite(gnorm) || !isfinite(loss)));
                 json_object_set_new(line, "timing", json_pack("{s:f, s:f, s:f}", "elapsed_s", el, "steps_per_s", sps,
                                                               "samples_per_s", sps * t->batch_size));
