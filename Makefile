@@ -57,8 +57,10 @@ $(BUILD)/bench/%: bench/%.c $(BUILD)/libmvla.a
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
+# Passive OpenMP waiting: idle team threads sleep instead of spinning, which matters when tests
+# run beside background threads (batch prefetch) or other jobs on few cores.
 check: $(BUILD)/mvla_tests $(BUILD)/mvla
-	MVLA_BIN=$(BUILD)/mvla $(BUILD)/mvla_tests
+	OMP_WAIT_POLICY=passive MVLA_BIN=$(BUILD)/mvla $(BUILD)/mvla_tests
 
 test: deps
 	$(MAKE) check

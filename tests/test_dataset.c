@@ -504,3 +504,25 @@ TEST(dataset_mvla_data_check_cli)
     CHECK(run_capture(cmd, &out) == 2);
     free(out);
 }
+
+TEST(dataset_survives_libhdf5_crash)
+{
+    /* This file crashes libhdf5 1.10.8 itself (see tests/fixtures/damaged/README.md). Whatever the
+     * libhdf5 version does with it, the checker, the isolated index and the probe must report it
+     * as unusable and go on; without isolation this test process would die here. */
+    const char *bad = "tests/fixtures/damaged/global_heap_crashes_libhdf5.h5";
+    CHECK(episode_probe(bad, 1) != 0 && strstr(mvla_error_message(), bad));
+    CheckReport r;
+    REQUIRE(check_dataset(bad, NULL, &r) == 0);
+    CHECK(r.n_files == 1 && r.n_usable == 0 && r.n_problems >= 1);
+    if (r.n_problems) CHECK_MSG(strcmp(r.problems[0].code, "unreadable") == 0, "code %s: %s", r.problems[0].code, r.problems[0].reason);
+    check_report_free(&r);
+    Dataset *ds = NULL;
+    DatasetOptions opt = {0};
+    opt.isolate = 1;
+    REQUIRE(dataset_open(&ds, bad, &opt) == 0);
+    CHECK(ds->count == 1 && !ds->episodes[0].usable && ds->episodes[0].error);
+    dataset_free(ds);
+    /* A good file passes the probe, frames included. */
+    CHECK(episode_probe("tests/fixtures/episode_20250101_120000_1box_vert_left_core_medium.h5", 1) == 0);
+}

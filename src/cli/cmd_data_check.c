@@ -26,6 +26,7 @@ static void usage(FILE *fp)
             "  warnings: actions outside the teleop key vocabulary (1.15 or legacy 0.5); some black frames;\n"
             "            some frames identical to the previous one; frame 0 not episode_start with a zero\n"
             "            action; missing or unknown action_event_types; num_frames attribute mismatch\n\n"
+            "  Each file is checked in a child process: a file that crashes libhdf5 is reported, not fatal.\n\n"
             "  --json          one JSON document: files, usable, errors, warnings, exit_code, problems[]\n"
             "  --strict        warnings count as failures too (exit 1)\n"
             "  --max-action V  the largest |action component| accepted (default 2)\n\n"

@@ -238,6 +238,7 @@ int data_info_main(int argc, char **argv)
     int as_json = 0;
     DatasetOptions opt = {0};
     opt.lang = "en";
+    opt.isolate = 1; /* a damaged file is reported, never the end of the command */
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         int has_value = i + 1 < argc;

@@ -38,8 +38,8 @@ static void usage(FILE *fp)
 static void on_progress(void *ctx, int done, int total)
 {
     Progress *p = ctx;
+    p->total = total;
     progress_update(p, done, NULL);
-    (void)total;
 }
 
 int cmd_eval(int argc, char **argv)

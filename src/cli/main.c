@@ -1,6 +1,7 @@
 /* mvla: the command-line entry point. `mvla [--threads N] <command> [args]`.
  * Parses the global options, sets the thread count, and dispatches to src/cli/cmd_<name>.c. */
 #include "cli/commands.h"
+#include "cli/commands_train.h"
 
 #include "base/threads.h"
 
@@ -19,6 +20,9 @@ static const Command commands[] = {
     {"train-demo", cmd_train_demo, "train a small conv + LSTM network on synthetic sequences"},
     {"data", cmd_data, "dataset tools: info, check, split, cache, preview"},
     {"sim", cmd_sim, "the built-in simulator: generate episodes, closed-loop evaluation"},
+    {"train", cmd_train, "train the student policy: config + split manifest + dataset -> run folder"},
+    {"eval", cmd_eval, "offline metrics of a model on a split: MAE, RMSE, thresholds, PM, DA, instruction test"},
+    {"leaderboard", cmd_leaderboard, "rank run folders by test MAE and closed-loop success (Markdown + HTML)"},
     {"backbone", cmd_backbone, "run a Hugging Face backbone folder on inputs; tokenize text"},
 };
 #define N_COMMANDS ((int)(sizeof commands / sizeof commands[0]))

@@ -1,7 +1,8 @@
 /* The dataset checker: every problem of every episode file, as a list (the library never prints).
  *
  * Errors make an episode unusable; warnings do not.
- *   error    unreadable        cannot open, not HDF5, damaged/truncated HDF5, corrupt frame data
+ *   error    unreadable        cannot open, not HDF5, damaged/truncated HDF5, corrupt frame data,
+ *                              or libhdf5 crashed on it (see CheckOptions.isolate)
  *   error    missing_dataset   images or actions missing
  *   error    shape_dtype       images not uint8 (T,H,W,3), actions not float32/float64 (T,3), bad strings
  *   error    length_mismatch   images, actions and action_event_types differ in length
@@ -49,6 +50,9 @@ typedef struct {
     float max_abs_action;    /* default 2.0 */
     float vocab_tol;         /* default ACTION_TOL (0.05) */
     int black_level;         /* default 8: a frame is black when every byte is <= this */
+    int isolate;             /* default 1: check each file in a forked child, so that a file that
+                                crashes libhdf5 (1.10 has such bugs) is reported as unreadable
+                                instead of ending the process; 0: in this process */
     CheckProgressFn progress;
     void *progress_ctx;
 } CheckOptions;

@@ -213,7 +213,7 @@ static int index_one(DatasetEpisode *e, const char *path, const InstructionMap *
     if (!(e->path = dup_str(path)) || !(e->file = dup_str(base_name(path))))
         return mvla_fail(MVLA_ERR_NOMEM, "%s: out of memory", path);
     EpisodeReader *r = NULL;
-    if (episode_open(&r, path) != 0) {
+    if ((opt->isolate && episode_probe(path, 0) != 0) || episode_open(&r, path) != 0) {
         if (!(e->error = dup_str(mvla_error_message()))) return mvla_fail(MVLA_ERR_NOMEM, "%s: out of memory", path);
         episode_parse_name(path, &e->info.name);
         e->info.collection_hour = e->info.collection_minute = e->info.num_frames_attr = -1;

@@ -32,6 +32,8 @@ typedef struct {
     const char *mapping_path;  /* JSON instruction mapping, or NULL */
     const char *instruction;   /* overrides every episode's instruction, or NULL */
     int hash;                  /* 1: compute each file's content hash (reads every byte; parallel) */
+    int isolate;               /* 1: episode_probe each file first, so a file that crashes libhdf5 is
+                                  an unusable entry, not a crash (one fork per file) */
     DatasetProgressFn progress;
     void *progress_ctx;
 } DatasetOptions;

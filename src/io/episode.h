@@ -74,6 +74,12 @@ const EpisodeInfo *episode_info(const EpisodeReader *r);
 int episode_read_frame(EpisodeReader *r, int t, uint8_t *dst);
 void episode_close(EpisodeReader *r);
 
+/* Opens path (and with read_frames, reads every frame) in a forked child process and reports how
+ * it went: 0, or the error episode_open / episode_read_frame gave, or "damaged file: libhdf5
+ * crashed reading it" when libhdf5 itself crashed on the file (1.10 has such bugs on damaged
+ * files). Use before opening untrusted files in-process; costs one fork and one open. */
+int episode_probe(const char *path, int read_frames);
+
 /* A deep copy of an EpisodeInfo (strings, actions, events), owned by the caller, so the summary can
  * outlive its reader; episode_info_free frees such a copy's fields (not the struct itself). */
 int episode_info_copy(EpisodeInfo *dst, const EpisodeInfo *src);

@@ -56,7 +56,8 @@ static int write_dataset(hid_t file, const char *name, hid_t file_type, hid_t me
 {
     hid_t sp = H5Screate_simple(rank, dims, NULL);
     hid_t dcpl = H5Pcreate(H5P_DATASET_CREATE);
-    int ok = sp >= 0 && dcpl >= 0;
+    /* No object timestamps: the same episode must give the same bytes. */
+    int ok = sp >= 0 && dcpl >= 0 && H5Pset_obj_track_times(dcpl, 0) >= 0;
     if (ok && dims[0] > 0) /* an empty dataset cannot be chunked to a fixed size */
         ok = H5Pset_chunk(dcpl, rank, chunk) >= 0 && H5Pset_deflate(dcpl, 4) >= 0;
     hid_t ds = ok ? H5Dcreate2(file, name, file_type, sp, H5P_DEFAULT, dcpl, H5P_DEFAULT) : -1;
@@ -89,7 +90,8 @@ static int write_images(hid_t file, const EpisodeInfo *in, const uint8_t *frames
     uLongf *len = calloc((size_t)batch, sizeof *len);
     int *zrc = calloc((size_t)batch, sizeof *zrc);
     hid_t sp = H5Screate_simple(4, dims, NULL), dcpl = H5Pcreate(H5P_DATASET_CREATE), ds = -1;
-    int ok = buf && len && zrc && sp >= 0 && dcpl >= 0 && H5Pset_chunk(dcpl, 4, chunk) >= 0 && H5Pset_deflate(dcpl, 4) >= 0;
+    int ok = buf && len && zrc && sp >= 0 && dcpl >= 0 && H5Pset_obj_track_times(dcpl, 0) >= 0 &&
+             H5Pset_chunk(dcpl, 4, chunk) >= 0 && H5Pset_deflate(dcpl, 4) >= 0;
     if (ok) ds = H5Dcreate2(file, "images", H5T_STD_U8LE, sp, H5P_DEFAULT, dcpl, H5P_DEFAULT);
     ok = ok && ds >= 0;
     for (int t0 = 0; ok && t0 < T; t0 += batch) {

@@ -1,6 +1,6 @@
 /* The training loop (see trainer.h): setup (config, split, cache, model, optimiser, loaders), epochs of
- * AdamW steps with validation, early stopping, checkpoints with the state that --resume needs, and the
- * K-fold driver. */
+ * AdamW steps with validation, early stopping, checkpoints with the state that --resume needs. The K-fold
+ * driver and train_run are in folds.c. */
 #include "train/trainer.h"
 
 #include "base/error.h"
@@ -13,8 +13,9 @@
 #include "nn/checkpoint.h"
 #include "tensor/optim.h"
 #include "train/curves.h"
-#include "train/evaluate.h"
+#include "train/metrics.h"
 #include "train/model_meta.h"
+#include "train/trainer_internal.h"
 
 #include <errno.h>
 #include <inttypes.h>
@@ -26,7 +27,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#define PATH_LEN 4096
+#define PATH_LEN TRAIN_PATH_LEN
 
 const char *train_status_name(TrainStatus s)
 {
@@ -69,26 +70,26 @@ int train_resolve_config(const TrainOptions *o, TrainConfig *c)
 
 /* ---- small file helpers ---- */
 
-static int make_dir(const char *path)
+int train_make_dir(const char *path)
 {
     if (mkdir(path, 0777) == 0 || errno == EEXIST) return 0;
     return mvla_fail(MVLA_ERR_IO, "%s: cannot create the directory: %s", path, strerror(errno));
 }
 
-static int file_exists(const char *path)
+int train_file_exists(const char *path)
 {
     struct stat st;
     return stat(path, &st) == 0;
 }
 
-static int join(char *buf, const char *dir, const char *name)
+int train_join(char *buf, const char *dir, const char *name)
 {
     int n = snprintf(buf, PATH_LEN, "%s/%s", dir, name);
     if (n < 0 || n >= PATH_LEN) return mvla_fail(MVLA_ERR_ARG, "%s/%s: path too long", dir, name);
     return 0;
 }
 
-static int write_json_file(const char *path, json_t *j)
+int train_write_json(const char *path, json_t *j)
 {
     char *text = json_dumps(j, JSON_INDENT(2) | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(17));
     if (!text) return mvla_fail(MVLA_ERR_NOMEM, "%s: out of memory", path);
@@ -101,7 +102,7 @@ static int write_json_file(const char *path, json_t *j)
 
 /* Replaces path with data through a temp file and a rename, without fsync: for files derived from others
  * (curves.svg), where a crash may lose the newest version but never leaves a half-written one. */
-static int write_replace(const char *path, const char *data, size_t n)
+int train_write_replace(const char *path, const char *data, size_t n)
 {
     char tmp[PATH_LEN + 8];
     snprintf(tmp, sizeof tmp, "%s.tmp", path);
@@ -117,7 +118,7 @@ static int write_replace(const char *path, const char *data, size_t n)
     return 0;
 }
 
-static int read_json_file(const char *path, json_t **out)
+int train_read_json(const char *path, json_t **out)
 {
     json_error_t err;
     *out = json_load_file(path, 0, &err);
@@ -286,7 +287,7 @@ static int write_run_json(Run *r)
     json_object_set_new(j, "steps", json_integer(r->step));
     json_object_set_new(j, "best_epoch", json_integer(r->best_epoch >= 0 ? r->best_epoch + 1 : 0));
     json_object_set_new(j, "best_val_mae", isfinite(r->best_mae) ? json_real(r->best_mae) : json_null());
-    int rc = write_json_file(r->run_json, j);
+    int rc = train_write_json(r->run_json, j);
     json_decref(j);
     return rc;
 }
@@ -491,14 +492,14 @@ static int train_step(Run *r, const Batch *b, float lr, float *loss, float *gnor
 static int write_curves(Run *r)
 {
     char path[PATH_LEN];
-    int rc = join(path, r->out, "curves.svg");
+    int rc = train_join(path, r->out, "curves.svg");
     RunCurves c;
     if (!rc) rc = run_curves_read(&c, r->metrics_path);
     if (rc) return rc;
     char *svg = run_curves_svg(&c, r->cfg.policy.name);
     run_curves_free(&c);
     if (!svg) return mvla_fail(MVLA_ERR_NOMEM, "%s: out of memory", path);
-    rc = write_replace(path, svg, strlen(svg));
+    rc = train_write_replace(path, svg, strlen(svg));
     free(svg);
     return rc;
 }
@@ -630,7 +631,7 @@ static int train_loop(Run *r)
 static int resume_paths(Run *r, const TrainOptions *o)
 {
     json_t *j;
-    int rc = read_json_file(r->run_json, &j);
+    int rc = train_read_json(r->run_json, &j);
     if (rc) return mvla_fail(rc, "resume: %s", mvla_error_message());
     const char *keys[3] = {"data_dir", "manifest", "cache"};
     char *dst[3] = {r->data_dir, r->manifest, r->cache_path};
@@ -672,13 +673,13 @@ static int resume_state(Run *r)
                          r->metrics_path, r->last, r->metrics_bytes);
     if (truncate(r->metrics_path, r->metrics_bytes) != 0)
         return mvla_fail(MVLA_ERR_IO, "resume: %s: cannot truncate: %s", r->metrics_path, strerror(errno));
-    if (r->best_epoch >= 0 && !file_exists(r->best))
+    if (r->best_epoch >= 0 && !train_file_exists(r->best))
         return mvla_fail(MVLA_ERR_FORMAT, "resume: %s is missing", r->best);
     return 0;
 }
 
 /* One training run into out_dir (fold: -1 or the fold of a K-fold manifest). */
-static int train_one(const TrainOptions *o, const char *out_dir, int fold, const char *cache_default, TrainResult *res)
+int train_one_run(const TrainOptions *o, const char *out_dir, int fold, const char *cache_default, TrainResult *res)
 {
     Run r;
     memset(&r, 0, sizeof r);
@@ -689,36 +690,35 @@ static int train_one(const TrainOptions *o, const char *out_dir, int fold, const
     r.first_train_loss = r.last_train_loss = NAN;
     char ckdir[PATH_LEN], cfg_path[PATH_LEN];
     snprintf(r.out, sizeof r.out, "%s", out_dir);
-    int rc = join(ckdir, r.out, "checkpoints");
-    if (!rc) rc = join(r.last, ckdir, "last.safetensors");
-    if (!rc) rc = join(r.best, ckdir, "best.safetensors");
-    if (!rc) rc = join(r.metrics_path, r.out, "metrics.jsonl");
-    if (!rc) rc = join(r.run_json, r.out, "run.json");
-    if (!rc) rc = join(cfg_path, r.out, "config.json");
+    int rc = train_join(ckdir, r.out, "checkpoints");
+    if (!rc) rc = train_join(r.last, ckdir, "last.safetensors");
+    if (!rc) rc = train_join(r.best, ckdir, "best.safetensors");
+    if (!rc) rc = train_join(r.metrics_path, r.out, "metrics.jsonl");
+    if (!rc) rc = train_join(r.run_json, r.out, "run.json");
+    if (!rc) rc = train_join(cfg_path, r.out, "config.json");
     if (rc) return rc;
     int restart = 0; /* resume of a run killed before its first checkpoint: start it again */
     if (o->resume) {
-        if (!file_exists(cfg_path) || !file_exists(r.run_json))
+        if (!train_file_exists(cfg_path) || !train_file_exists(r.run_json))
             return mvla_fail(MVLA_ERR_ARG, "resume: %s holds no run (config.json and run.json missing)", r.out);
         if ((rc = train_config_load(&r.cfg, cfg_path)) || (rc = resume_paths(&r, o))) return rc;
-        restart = !file_exists(r.last);
+        restart = !train_file_exists(r.last);
     } else {
         if (!o->data_dir || !o->manifest) return mvla_fail(MVLA_ERR_ARG, "train: a dataset folder and a split manifest are needed");
-        if (file_exists(r.metrics_path))
+        if (train_file_exists(r.metrics_path))
             return mvla_fail(MVLA_ERR_ARG, "%s already holds a run (metrics.jsonl): continue it with --resume or choose "
                              "another output folder", r.out);
         if ((rc = train_resolve_config(o, &r.cfg))) return rc;
         snprintf(r.data_dir, sizeof r.data_dir, "%s", o->data_dir);
         snprintf(r.manifest, sizeof r.manifest, "%s", o->manifest);
         snprintf(r.cache_path, sizeof r.cache_path, "%s", o->cache_path ? o->cache_path : cache_default);
-        if ((rc = make_dir(r.out)) || (rc = make_dir(ckdir))) return rc;
+        if ((rc = train_make_dir(r.out)) || (rc = train_make_dir(ckdir))) return rc;
         char *text = train_config_to_json(&r.cfg);
         if (!text) return mvla_fail(MVLA_ERR_NOMEM, "train: out of memory");
         rc = file_write_atomic(cfg_path, text, strlen(text));
         free(text);
         if (rc) return rc;
     }
-    if (o->threads > 0) mvla_set_threads(o->threads);
     if (!(rc = setup_data(&r)) && !(rc = setup_model(&r))) {
         int cont = o->resume && !restart;
         if (cont) rc = resume_state(&r);
@@ -740,112 +740,4 @@ static int train_one(const TrainOptions *o, const char *out_dir, int fold, const
     }
     run_free(&r);
     return rc;
-}
-
-/* Mean and sample standard deviation of the finite values (NaN when none; std NaN for one). */
-static void mean_std(const double *v, int n, double *mean, double *std)
-{
-    double s = 0, q = 0;
-    int k = 0;
-    for (int i = 0; i < n; i++)
-        if (isfinite(v[i])) s += v[i], k++;
-    *mean = k ? s / k : NAN;
-    for (int i = 0; i < n; i++)
-        if (isfinite(v[i])) q += (v[i] - *mean) * (v[i] - *mean);
-    *std = k > 1 ? sqrt(q / (k - 1)) : NAN;
-}
-
-static int train_folds(const TrainOptions *o, TrainResult *res)
-{
-    SplitSets *s;
-    int rc = o->manifest ? split_load_unverified(o->manifest, 0, &s)
-                         : mvla_fail(MVLA_ERR_ARG, "train: --folds needs a K-fold split manifest");
-    if (rc) return rc;
-    int K = s->folds, n_test = s->test.n;
-    split_sets_free(s);
-    if (K != o->folds)
-        return mvla_fail(MVLA_ERR_ARG, "manifest %s has %d folds, --folds asked for %d (make it with `mvla data split "
-                         "--folds %d`)", o->manifest, K, o->folds, o->folds);
-    if ((rc = make_dir(o->out_dir))) return rc;
-    char cache_default[PATH_LEN];
-    if ((rc = join(cache_default, o->out_dir, "frames.cache"))) return rc;
-    double *val = malloc(sizeof(double) * (size_t)K), *test = malloc(sizeof(double) * (size_t)K);
-    if (!val || !test) {
-        free(val), free(test);
-        return mvla_fail(MVLA_ERR_NOMEM, "train: out of memory");
-    }
-    json_t *runs = json_array();
-    TrainResult fr;
-    for (int k = 0; k < K && !rc; k++) {
-        char dir[PATH_LEN], name[32];
-        snprintf(name, sizeof name, "fold_%d", k);
-        if ((rc = join(dir, o->out_dir, name))) break;
-        TrainOptions fo = *o;
-        fo.fold = k;
-        char probe[PATH_LEN]; /* resuming K folds: folds not started yet start now */
-        if ((rc = join(probe, dir, "run.json"))) break;
-        fo.resume = o->resume && file_exists(probe);
-        if ((rc = train_one(&fo, dir, k, cache_default, &fr))) {
-            rc = mvla_fail(rc, "fold %d: %s", k, mvla_error_message());
-            break;
-        }
-        val[k] = fr.best_val_mae;
-        test[k] = NAN;
-        if (fr.status == TRAIN_INTERRUPTED) {
-            if (res) *res = fr;
-            break; /* max_steps: stop the whole K-fold run here */
-        }
-        if (n_test > 0) { /* the fold's best model on the held-out test set */
-            char ck[PATH_LEN], ej[PATH_LEN];
-            EvalOptions eo;
-            eval_options_default(&eo);
-            EvalReport rep;
-            if ((rc = join(ck, dir, "checkpoints/best.safetensors")) || (rc = join(ej, dir, "eval.json"))) break;
-            eo.checkpoint = ck;
-            eo.data_dir = o->data_dir;
-            eo.manifest = o->manifest;
-            eo.fold = k;
-            eo.cache_path = o->cache_path ? o->cache_path : cache_default;
-            if ((rc = eval_run(&eo, &rep))) {
-                rc = mvla_fail(rc, "fold %d: test evaluation: %s", k, mvla_error_message());
-                break;
-            }
-            test[k] = rep.overall.mae;
-            rc = eval_report_write_json(&rep, ej);
-            eval_report_free(&rep);
-        }
-        json_array_append_new(runs, json_pack("{s:i, s:s, s:o, s:o, s:i, s:s}", "fold", k, "dir", name, "val_mae",
-                                              json_real_or_null(val[k]), "test_mae", json_real_or_null(test[k]),
-                                              "epochs", fr.epochs_run, "status", train_status_name(fr.status)));
-        if (k == K - 1 && !rc) {
-            double vm, vs, tm, ts;
-            mean_std(val, K, &vm, &vs);
-            mean_std(test, K, &tm, &ts);
-            json_t *j = json_pack("{s:s, s:s, s:i, s:O, s:{s:o, s:o}, s:{s:o, s:o}}", "format", "mvla-folds", "manifest",
-                                  o->manifest, "folds", K, "runs", runs, "val_mae", "mean", json_real_or_null(vm), "std",
-                                  json_real_or_null(vs), "test_mae", "mean", json_real_or_null(tm), "std",
-                                  json_real_or_null(ts));
-            char path[PATH_LEN];
-            if (!(rc = join(path, o->out_dir, "folds.json"))) rc = write_json_file(path, j);
-            json_decref(j);
-            if (res) {
-                *res = fr;
-                res->folds = K;
-                res->val_mae_mean = vm, res->val_mae_std = vs, res->test_mae_mean = tm, res->test_mae_std = ts;
-            }
-        }
-    }
-    json_decref(runs);
-    free(val);
-    free(test);
-    return rc;
-}
-
-int train_run(const TrainOptions *o, TrainResult *res)
-{
-    if (!o->out_dir) return mvla_fail(MVLA_ERR_ARG, "train: an output folder is needed");
-    if (o->folds > 0) return train_folds(o, res);
-    char cache_default[PATH_LEN];
-    int rc = join(cache_default, o->out_dir, "frames.cache");
-    return rc ? rc : train_one(o, o->out_dir, o->fold, cache_default, res);
 }

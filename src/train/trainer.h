@@ -4,7 +4,8 @@
  *   config.json                  the resolved training config (train_config.h); `--config` can reuse it
  *   run.json                     where the data came from (dataset, manifest and its hash, fold, cache),
  *                                set sizes, parameter count, model bytes, features, and the outcome
- *                                (status, epochs, steps, best epoch, best validation MAE)
+ *                                (status, epochs, steps, best epoch, best validation MAE); written when the
+ *                                run starts ("running") and when it stops
  *   metrics.jsonl                one JSON object per line:
  *     {"type":"step","epoch":e,"step":s,"loss":..,"lr":..,"grad_norm":..,"timing":{...}}   every log_every steps
  *     {"type":"epoch","epoch":e,"step":s,"train_loss":..,"val_loss":..,"val_mae":..,"val_mae_axis":[x,y,z],
@@ -15,7 +16,8 @@
  *                                atomically after every epoch and when stopped by max_steps
  *   checkpoints/best.safetensors the model with the lowest validation MAE so far (no optimiser state: this
  *                                is the model file that `mvla eval` and `mvla sim eval --model` take)
- *   curves.svg                   train/val loss and validation MAE per epoch
+ *   curves.svg                   train/val loss and validation MAE per epoch (redrawn every epoch)
+ *   frames.cache                 the frame cache, unless cache_path puts it elsewhere (K-fold: out_dir's, shared)
  * Both checkpoints' metadata (nn/checkpoint.h "mvla.metadata") hold {"policy": config, "preprocess": {...},
  * "data": {...}, "provenance": {...}, "trainer": {...}} (see model_meta.h).
  *
@@ -71,7 +73,7 @@ typedef struct {
     int epochs, batch_size, patience;
     double lr, weight_decay, warmup, clip;
     long long seed;
-    int threads;               /* > 0: mvla_set_threads(threads) */
+    int threads;               /* > 0: this many threads for the run (the previous count is restored after) */
     int resume;
     long max_steps;            /* > 0: stop after this many steps in total (as if interrupted) */
     TrainStepFn on_step;       /* progress callbacks (may be NULL) */

@@ -43,8 +43,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         episode_close(r);
     }
     CheckReport rep;
+    CheckOptions opt;
+    check_options_default(&opt);
+    opt.isolate = 0; /* in this process, so that the fuzzer sees what happens */
     const char *one[1] = {path};
-    if (check_files(one, 1, NULL, &rep) == 0) {
+    if (check_files(one, 1, &opt, &rep) == 0) {
         if (rep.n_files != 1 || rep.n_usable + (rep.n_errors > 0) != 1) abort();
         check_report_free(&rep);
     }
