@@ -219,12 +219,87 @@ static int open_dataset_raw(hid_t file, const char *path, const char *name, int 
     return MVLA_OK;
 }
 
+/* Inflates every chunk of a small gzip-chunked dataset of fixed-size elements once, and fails
+ * unless each gives exactly one chunk of data: libhdf5 1.10 copies a full chunk out of a shorter
+ * inflated buffer (a heap over-read the fuzzer found in H5Dread). Unfiltered chunks must be stored
+ * at their full size. Other filters, variable-length elements and datasets of more than 4096 chunks
+ * are left to libhdf5 (images are checked chunk by chunk as frames are read instead). */
+static int validate_chunks(hid_t ds, hid_t type, int rank, const hsize_t *dims, const char *path, const char *name)
+{
+    if (H5Tis_variable_str(type) != 0 || H5Tget_class(type) == H5T_VLEN || rank < 1) return MVLA_OK;
+    hid_t dcpl = H5Dget_create_plist(ds);
+    if (dcpl < 0) return MVLA_OK;
+    hsize_t c[8], n_chunks = 1, chunk_bytes = H5Tget_size(type);
+    int ok = H5Pget_layout(dcpl) == H5D_CHUNKED && H5Pget_chunk(dcpl, rank, c) == rank;
+    int nf = ok ? H5Pget_nfilters(dcpl) : -1, deflate = 0;
+    if (nf == 1) {
+        unsigned flags, cd[8];
+        size_t ncd = 8;
+        deflate = H5Pget_filter2(dcpl, 0, &flags, &ncd, cd, 0, NULL, NULL) == H5Z_FILTER_DEFLATE;
+    }
+    H5Pclose(dcpl);
+    if (!ok || !(nf == 0 || (deflate && ep_zlib_uncompress()))) return MVLA_OK;
+    for (int d = 0; d < rank; d++) {
+        if (c[d] < 1 || chunk_bytes > ((hsize_t)1 << 26) / c[d]) return MVLA_OK;
+        chunk_bytes *= c[d];
+        n_chunks *= dims[d] ? (dims[d] + c[d] - 1) / c[d] : 0;
+        if (n_chunks > 4096) return MVLA_OK;
+    }
+    if (n_chunks == 0) return MVLA_OK;
+    uint8_t *z = NULL, *out = malloc((size_t)chunk_bytes);
+    size_t zcap = 0;
+    hsize_t off[8] = {0};
+    int rc = out ? MVLA_OK : mvla_fail(MVLA_ERR_NOMEM, "%s: out of memory", path);
+    for (hsize_t k = 0; rc == MVLA_OK && k < n_chunks; k++) {
+        hsize_t stored = 0, rest = k;
+        for (int d = rank - 1; d >= 0; d--) {
+            hsize_t per = (dims[d] + c[d] - 1) / c[d];
+            off[d] = (rest % per) * c[d];
+            rest /= per;
+        }
+        if (H5Dget_chunk_storage_size(ds, off, &stored) < 0 || stored == 0) { /* unwritten: fill values */
+            H5Eclear2(H5E_DEFAULT);
+            continue;
+        }
+        uint32_t mask = 0;
+        if (stored > chunk_bytes + chunk_bytes / 8 + 4096) {
+            rc = mvla_fail(MVLA_ERR_FORMAT, "%s: dataset '%s': damaged chunk (%llu bytes stored for %llu)", path, name,
+                           (unsigned long long)stored, (unsigned long long)chunk_bytes);
+            break;
+        }
+        if (stored > zcap) {
+            uint8_t *bigger = realloc(z, (size_t)stored);
+            if (!bigger) {
+                rc = mvla_fail(MVLA_ERR_NOMEM, "%s: out of memory", path);
+                break;
+            }
+            z = bigger, zcap = (size_t)stored;
+        }
+        char why[160];
+        if (H5Dread_chunk(ds, H5P_DEFAULT, off, &mask, z) < 0) {
+            rc = mvla_fail(MVLA_ERR_FORMAT, "%s: dataset '%s': unreadable chunk: %s", path, name, ep_h5_reason(why));
+            break;
+        }
+        uLongf len = (uLongf)chunk_bytes;
+        int good = deflate && !(mask & 1) ? ep_zlib_uncompress()(out, &len, z, (uLong)stored) == Z_OK && len == chunk_bytes
+                                          : stored == chunk_bytes;
+        if (!good)
+            rc = mvla_fail(MVLA_ERR_FORMAT, "%s: dataset '%s': damaged chunk (does not hold %llu bytes of data)", path, name,
+                           (unsigned long long)chunk_bytes);
+    }
+    free(z);
+    free(out);
+    return rc;
+}
+
 /* Opens dataset name: *ds = -1 and MVLA_OK when absent and optional. Fills type, rank and dims.
  * On failure nothing stays open. */
 static int open_dataset(hid_t file, const char *path, const char *name, int required, hid_t *ds, hid_t *type,
                         int *rank, hsize_t dims[8])
 {
     int rc = open_dataset_raw(file, path, name, required, ds, type, rank, dims);
+    if (rc == MVLA_OK && *ds >= 0 && strcmp(name, "images") != 0)
+        rc = validate_chunks(*ds, *type, *rank, dims, path, name);
     if (rc) {
         if (*type >= 0) H5Tclose(*type);
         if (*ds >= 0) H5Dclose(*ds);
@@ -311,9 +386,10 @@ static void scatter_chunk(EpisodeReader *r, const uint8_t *chunk, int nframes, h
         }
 }
 
-/* Decodes the run of chunk[0] frames holding frame t into slab_buf. Returns 0, or -1 when the
- * direct path does not apply (a chunk never written, an unexpected size, a corrupt stream): the
- * caller then reads the frame through H5Dread, which gives fill values or HDF5's own error. */
+/* Decodes the run of chunk[0] frames holding frame t into slab_buf. Returns 0; -1 when the direct
+ * path does not apply (a chunk never written: the caller reads the frame through H5Dread, which
+ * gives fill values); -2 for a damaged chunk (a stream that does not inflate to exactly one chunk:
+ * libhdf5 1.10 would over-read its own buffer on it, so it is an error here). */
 static int read_slab(EpisodeReader *r, int t)
 {
     const hsize_t *c = r->chunk;
@@ -348,10 +424,10 @@ static int read_slab(EpisodeReader *r, int t)
                 if (r->deflate && !(mask & 1)) { /* bit 0 set: the optional deflate was skipped */
                     uLongf len = (uLongf)r->chunk_bytes;
                     if (ep_zlib_uncompress()(r->cbuf, &len, r->zbuf, (uLong)stored) != Z_OK || len != r->chunk_bytes)
-                        return -1;
+                        return -2;
                     chunk = r->cbuf;
                 } else if (stored != r->chunk_bytes) {
-                    return -1;
+                    return -2;
                 }
                 scatter_chunk(r, chunk, nframes, o1, o2, o3);
             }
@@ -679,11 +755,14 @@ int episode_read_frame(EpisodeReader *r, int t, uint8_t *dst)
         return mvla_fail(MVLA_ERR_ARG, "%s: frame %d: expected 0..%d", in->path, t, in->num_frames - 1);
     size_t fb = (size_t)in->height * in->width * 3;
     if (r->direct) {
-        int in_slab = r->slab == t / (int)r->chunk[0];
-        if (in_slab || read_slab(r, t) == 0) {
+        int got = r->slab == t / (int)r->chunk[0] ? 0 : read_slab(r, t);
+        if (got == 0) {
             memcpy(dst, r->slab_buf + (size_t)(t % (int)r->chunk[0]) * fb, fb);
             return MVLA_OK;
         }
+        if (got == -2)
+            return mvla_fail(MVLA_ERR_FORMAT, "%s: dataset 'images': frame %d: damaged chunk (does not inflate to %zu bytes)",
+                             in->path, t, r->chunk_bytes);
     }
     hsize_t start[4] = {(hsize_t)t, 0, 0, 0}, count[4] = {1, (hsize_t)in->height, (hsize_t)in->width, 3};
     char why[160];
