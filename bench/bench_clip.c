@@ -2,9 +2,12 @@
  *   build/bench/bench_clip [--preset ViT-B/32|ViT-B/16|ViT-L/14] [--batch N] [--iters N] [--no-peer]
  * Writes a random model of the preset's real shape (Hugging Face layout) and random pixel_values to a
  * temp folder; mvla loads it with clip_load, the peer (bench/peers/clip_torch.py, Debian's python3-torch,
- * eager, torch.inference_mode) reads the same files. For 1 and 2 threads and batch 1 and N, prints the
- * median ms per forward, ms per image and GFLOP/s (a multiply-add counts 2), and the largest difference
- * between the two image_embeds. */
+ * eager, torch.inference_mode) reads the same files. For 1 and 2 threads and batch 1 and N (default 8),
+ * prints ms per image (median and best wall clock, median CPU time of all threads), GFLOP/s (a multiply-add
+ * counts 2) and the largest difference between the two image_embeds.
+ * On a shared machine the wall-clock numbers move with other processes' load; the 1-thread CPU time does not.
+ * On AVX-512 x86 machines OpenBLAS 0.3.21 may pick its Haswell (AVX2) kernels: OPENBLAS_CORETYPE=SKYLAKEX in
+ * the environment selects the AVX-512 ones (about 30% less time here). */
 #include "base/error.h"
 #include "base/progress.h"
 #include "base/threads.h"

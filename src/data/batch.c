@@ -4,8 +4,8 @@
 
 #include "base/error.h"
 #include "data/actions.h"
+#include "data/prefetch.h"
 
-#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -44,24 +44,54 @@ struct BatchLoader {
     long next_batch;        /* the batch the caller gets next */
     float lut[3][256];      /* pixel byte -> normalised value, per channel */
     Slot slot[2];
-    /* background thread */
-    int thread_started, quit;
-    pthread_t thread;
-    pthread_mutex_t mu;
-    pthread_cond_t cv;
-    long job;               /* batch the worker should fill, -1 none */
-    long done;              /* the last batch the worker finished this epoch, -1 none */
-    int job_rc;
-    char *job_err;
+    Prefetcher *pf;         /* background thread, or NULL */
 };
 
 /* splitmix64 finaliser: a well-mixed 64-bit value from (seed, epoch, position). */
-static uint64_t mix(uint64_t seed, uint64_t epoch, uint64_t pos)
+uint64_t batch_seed_mix(uint64_t seed, uint64_t epoch, uint64_t pos)
 {
     uint64_t z = seed ^ (epoch * 0xD1B54A32D192ED03ull) ^ (pos * 0x9E3779B97F4A7C15ull);
     z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
     z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
     return z ^ (z >> 31);
+}
+
+void batch_pixel_lut(const float mean[3], const float std[3], float lut[3][256])
+{
+    for (int ch = 0; ch < 3; ch++)
+        for (int v = 0; v < 256; v++) lut[ch][v] = ((float)v / 255.0f - mean[ch]) / std[ch];
+}
+
+int batch_load_frame(const FrameCache *c, int ci, int t, const AugmentDraw *d, int frame_index, uint8_t *scratch,
+                     const float lut[3][256], float *dst)
+{
+    const Preprocess *pre = cache_preprocess(c);
+    int w = pre->width, h = pre->height;
+    const uint8_t *src = cache_frame(c, ci, t);
+    if (!augment_is_identity(d)) {
+        int rc = augment_image(d, frame_index, src, scratch, w, h);
+        if (rc) return rc;
+        src = scratch;
+    }
+    size_t plane = (size_t)h * w;
+    for (size_t p = 0; p < plane; p++)
+        for (int ch = 0; ch < 3; ch++) dst[ch * plane + p] = lut[ch][src[3 * p + ch]];
+    return MVLA_OK;
+}
+
+void batch_targets(const CacheEpisode *ep, int t, int K, int mirror, float *act, float *mask)
+{
+    for (int k = 0; k < K; k++) {
+        int tt = t + k;
+        if (tt < ep->num_frames) {
+            memcpy(act + 3 * k, ep->actions + 3 * tt, 3 * sizeof(float));
+            if (mirror) action_mirror(act + 3 * k);
+            mask[k] = 1.0f;
+        } else {
+            act[3 * k] = act[3 * k + 1] = act[3 * k + 2] = 0.0f;
+            mask[k] = 0.0f;
+        }
+    }
 }
 
 static void set_rows(Tensor *t, int rows)
@@ -94,42 +124,23 @@ static int fill_batch(BatchLoader *l, long b, int s)
         int ci = l->eps[sm.k];
         const CacheEpisode *ep = cache_episode(l->c, ci);
         Rng r;
-        rng_seed(&r, mix(o->seed, (uint64_t)l->epoch, (uint64_t)(start + i)));
+        rng_seed(&r, batch_seed_mix(o->seed, (uint64_t)l->epoch, (uint64_t)(start + i)));
         AugmentDraw d;
         augment_draw(&o->aug, &r, w, h, &d);
-        int ident = augment_is_identity(&d);
         float *fr = bt->frames->data + (size_t)i * W * frame_floats;
         float *fm = bt->frame_mask->data + (size_t)i * W;
         int first = sm.t - W + 1, j0 = first < 0 ? -first : 0; /* window slot of frame 0 when padded */
         for (int j = j0; j < W; j++) {
-            const uint8_t *src = cache_frame(l->c, ci, first + j);
-            if (!ident) {
-                int rc = augment_image(&d, j, src, sl->img, w, h);
-                if (rc) return rc;
-                src = sl->img;
-            }
-            float *dst = fr + (size_t)j * frame_floats;
-            for (size_t p = 0; p < plane; p++)
-                for (int c = 0; c < 3; c++) dst[c * plane + p] = l->lut[c][src[3 * p + c]];
+            int rc = batch_load_frame(l->c, ci, first + j, &d, j, sl->img, (const float(*)[256])l->lut,
+                                      fr + (size_t)j * frame_floats);
+            if (rc) return rc;
             fm[j] = 1.0f;
         }
         for (int j = 0; j < j0; j++) { /* padding: the first frame again, masked out */
             memcpy(fr + (size_t)j * frame_floats, fr + (size_t)j0 * frame_floats, frame_floats * sizeof(float));
             fm[j] = 0.0f;
         }
-        float *act = bt->actions->data + (size_t)i * K * 3;
-        float *am = bt->action_mask->data + (size_t)i * K;
-        for (int k = 0; k < K; k++) {
-            int tt = sm.t + k;
-            if (tt < ep->num_frames) {
-                memcpy(act + 3 * k, ep->actions + 3 * tt, 3 * sizeof(float));
-                if (d.mirror) action_mirror(act + 3 * k);
-                am[k] = 1.0f;
-            } else {
-                act[3 * k] = act[3 * k + 1] = act[3 * k + 2] = 0.0f;
-                am[k] = 0.0f;
-            }
-        }
+        batch_targets(ep, sm.t, K, d.mirror, bt->actions->data + (size_t)i * K * 3, bt->action_mask->data + (size_t)i * K);
         bt->instructions[i] = d.mirror ? l->instr_mirrored[sm.k] : ep->instruction;
         bt->episode[i] = ci;
         bt->t[i] = sm.t;
@@ -138,40 +149,7 @@ static int fill_batch(BatchLoader *l, long b, int s)
     return MVLA_OK;
 }
 
-/* ---- background thread ---- */
-
-static void *worker(void *arg)
-{
-    BatchLoader *l = arg;
-    pthread_mutex_lock(&l->mu);
-    for (;;) {
-        while (l->job < 0 && !l->quit) pthread_cond_wait(&l->cv, &l->mu);
-        if (l->quit) break;
-        long b = l->job;
-        pthread_mutex_unlock(&l->mu);
-        int rc = fill_batch(l, b, (int)(b % 2));
-        char *err = NULL;
-        if (rc) {
-            const char *m = mvla_error_message();
-            if ((err = malloc(strlen(m) + 1))) strcpy(err, m);
-        }
-        pthread_mutex_lock(&l->mu);
-        free(l->job_err);
-        l->job_err = err;
-        l->job_rc = rc;
-        l->done = b;
-        l->job = -1;
-        pthread_cond_broadcast(&l->cv);
-    }
-    pthread_mutex_unlock(&l->mu);
-    return NULL;
-}
-
-/* Waits until the worker holds no job (caller holds mu). */
-static void wait_idle(BatchLoader *l)
-{
-    while (l->job >= 0) pthread_cond_wait(&l->cv, &l->mu);
-}
+static int fill_job(void *ctx, long b, int s) { return fill_batch(ctx, b, s); }
 
 /* ---- loader ---- */
 
@@ -232,7 +210,6 @@ int batch_loader_new(BatchLoader **out, const FrameCache *c, const int *episodes
     l->c = c;
     l->o = *o;
     l->n_eps = n;
-    l->job = l->done = -1;
     l->eps = malloc(sizeof(int) * (size_t)n);
     l->instr_mirrored = calloc((size_t)n, sizeof(char *));
     rc = l->eps && l->instr_mirrored ? MVLA_OK : mvla_fail(MVLA_ERR_NOMEM, "batches: out of memory");
@@ -265,19 +242,8 @@ int batch_loader_new(BatchLoader **out, const FrameCache *c, const int *episodes
     }
     const Preprocess *pre = cache_preprocess(c);
     for (int s = 0; !rc && s < 2; s++) rc = alloc_slot(&l->slot[s], o, pre->height, pre->width);
-    for (int ch = 0; ch < 3; ch++)
-        for (int v = 0; v < 256; v++) l->lut[ch][v] = ((float)v / 255.0f - o->mean[ch]) / o->std[ch];
-    if (!rc && o->prefetch) {
-        pthread_mutex_init(&l->mu, NULL);
-        pthread_cond_init(&l->cv, NULL);
-        if (pthread_create(&l->thread, NULL, worker, l) != 0) {
-            pthread_mutex_destroy(&l->mu);
-            pthread_cond_destroy(&l->cv);
-            rc = mvla_fail(MVLA_ERR_NOMEM, "batches: cannot start the background thread");
-        } else {
-            l->thread_started = 1;
-        }
-    }
+    batch_pixel_lut(o->mean, o->std, l->lut);
+    if (!rc && o->prefetch) rc = prefetch_new(&l->pf, fill_job, l);
     if (!rc) rc = batch_loader_start_epoch(l, 0);
     if (rc) {
         batch_loader_free(l);
@@ -290,16 +256,7 @@ int batch_loader_new(BatchLoader **out, const FrameCache *c, const int *episodes
 void batch_loader_free(BatchLoader *l)
 {
     if (!l) return;
-    if (l->thread_started) {
-        pthread_mutex_lock(&l->mu);
-        l->quit = 1;
-        pthread_cond_broadcast(&l->cv);
-        pthread_mutex_unlock(&l->mu);
-        pthread_join(l->thread, NULL);
-        pthread_mutex_destroy(&l->mu);
-        pthread_cond_destroy(&l->cv);
-    }
-    free(l->job_err);
+    prefetch_free(l->pf);
     for (int s = 0; s < 2; s++) free_slot(&l->slot[s]);
     if (l->instr_mirrored)
         for (int k = 0; k < l->n_eps; k++) free(l->instr_mirrored[k]);
@@ -316,17 +273,13 @@ long batch_loader_num_batches(const BatchLoader *l) { return l->n_batches; }
 int batch_loader_start_epoch(BatchLoader *l, int epoch)
 {
     if (epoch < 0) return mvla_fail(MVLA_ERR_ARG, "batches: epoch %d: expected >= 0", epoch);
-    if (l->thread_started) {
-        pthread_mutex_lock(&l->mu);
-        wait_idle(l);
-        pthread_mutex_unlock(&l->mu);
-    }
+    if (l->pf) prefetch_wait_idle(l->pf);
     l->epoch = epoch;
     l->next_batch = 0;
     memcpy(l->order, l->samples, sizeof(Sample) * (size_t)l->n_samples);
     if (l->o.shuffle) {
         Rng r;
-        rng_seed(&r, mix(l->o.seed, (uint64_t)epoch, UINT64_MAX));
+        rng_seed(&r, batch_seed_mix(l->o.seed, (uint64_t)epoch, UINT64_MAX));
         for (long i = l->n_samples - 1; i > 0; i--) {
             long j = (long)rng_below(&r, (uint32_t)(i + 1));
             Sample tmp = l->order[i];
@@ -334,13 +287,7 @@ int batch_loader_start_epoch(BatchLoader *l, int epoch)
             l->order[j] = tmp;
         }
     }
-    if (l->thread_started) {
-        pthread_mutex_lock(&l->mu);
-        l->done = -1;
-        l->job = 0;
-        pthread_cond_broadcast(&l->cv);
-        pthread_mutex_unlock(&l->mu);
-    }
+    if (l->pf) prefetch_start(l->pf, l->n_batches);
     return MVLA_OK;
 }
 
@@ -349,21 +296,7 @@ int batch_loader_next(BatchLoader *l, const Batch **out)
     *out = NULL;
     if (l->next_batch >= l->n_batches) return MVLA_OK;
     long b = l->next_batch;
-    int rc;
-    if (l->thread_started) {
-        pthread_mutex_lock(&l->mu);
-        while (l->done != b) pthread_cond_wait(&l->cv, &l->mu);
-        rc = l->job_rc;
-        if (rc) {
-            mvla_fail(rc, "%s", l->job_err ? l->job_err : "batches: the background thread failed");
-        } else if (b + 1 < l->n_batches) { /* the caller is done with batch b-1: refill its slot */
-            l->job = b + 1;
-            pthread_cond_broadcast(&l->cv);
-        }
-        pthread_mutex_unlock(&l->mu);
-    } else {
-        rc = fill_batch(l, b, (int)(b % 2));
-    }
+    int rc = l->pf ? prefetch_get(l->pf, b) : fill_batch(l, b, (int)(b % 2));
     if (rc) return rc;
     l->next_batch++;
     *out = &l->slot[b % 2].b;

@@ -68,4 +68,19 @@ int batch_loader_start_epoch(BatchLoader *l, int epoch);
 /* The next batch of the epoch in *out, or *out = NULL when the epoch is over. */
 int batch_loader_next(BatchLoader *l, const Batch **out);
 
+/* ---- pieces shared with the episode-sequence loader (seq_batch.c) ---- */
+
+/* The per-sample seed: a well-mixed value of (seed, epoch, position in the epoch); the epoch's shuffle
+ * uses position UINT64_MAX. */
+uint64_t batch_seed_mix(uint64_t seed, uint64_t epoch, uint64_t pos);
+/* pixel byte -> (v / 255 - mean[c]) / std[c], per channel. */
+void batch_pixel_lut(const float mean[3], const float std[3], float lut[3][256]);
+/* Cache frame t of episode ci, augmented with d (noise stream frame_index; scratch: one w x h x 3 frame)
+ * and normalised through lut, into dst [3, h, w]. */
+int batch_load_frame(const FrameCache *c, int ci, int t, const AugmentDraw *d, int frame_index, uint8_t *scratch,
+                     const float lut[3][256], float *dst);
+/* The K targets of frame t (actions t..t+K-1, mirrored when asked) and their mask (0 past the end,
+ * with zero actions). */
+void batch_targets(const CacheEpisode *ep, int t, int K, int mirror, float *act, float *mask);
+
 #endif
