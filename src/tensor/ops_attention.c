@@ -123,12 +123,8 @@ Tensor *op_attention(Graph *g, Tensor *q, Tensor *k, Tensor *v, int n_heads, int
      * scratch plane per thread. */
     int save = graph_grad_enabled(g) && (q->requires_grad || k->requires_grad || v->requires_grad);
     int threads = omp_get_max_threads();
-    float *P = save ? graph_alloc(g, (size_t)(d.B * d.H * plane) * sizeof(float))
-                    : malloc((size_t)(threads * plane) * sizeof(float));
-    if (!P) {
-        if (!save) mvla_fail(MVLA_ERR_NOMEM, "attention: out of memory for %ld probabilities", threads * plane);
-        return NULL;
-    }
+    float *P = graph_alloc(g, (size_t)((save ? d.B * d.H : threads) * plane) * sizeof(float));
+    if (!P) return NULL;
     int bh_count = d.B * d.H;
 #pragma omp parallel for schedule(static) if (worth_threads(&d))
     for (int bh = 0; bh < bh_count; bh++) {
@@ -140,7 +136,6 @@ Tensor *op_attention(Graph *g, Tensor *q, Tensor *k, Tensor *v, int n_heads, int
         masked_softmax(S, d.Tq, d.Tk, causal, key_padding ? key_padding + (long)b * d.Tk : NULL);
         gemm(0, 0, d.Tq, d.hdv, d.Tk, 1, S, d.Tk, v->data + vo, (int)Dv, 0, out->data + oo, (int)Dv);
     }
-    if (!save) free(P);
 
     Node *n = graph_record(g, "attention", attention_backward, out, 3, (Tensor *[]){q, k, v});
     if (n) {
