@@ -33,7 +33,7 @@ CLI_OBJ := $(CLI_SRC:%.c=$(BUILD)/%.o)
 TEST_OBJ := $(TEST_SRC:%.c=$(BUILD)/%.o)
 BENCH_BIN := $(BENCH_SRC:bench/%.c=$(BUILD)/bench/%)
 
-.PHONY: all deps test check demo bench fuzz clean
+.PHONY: all deps test check demo bench fuzz fuzz-episode clean
 all: $(BUILD)/libmvla.a $(BUILD)/mvla $(BUILD)/mvla_tests
 
 deps:
@@ -78,6 +78,9 @@ fuzz: $(FUZZ_SRC) tests/fuzz/fuzz_safetensors.c
 	@mkdir -p build-fuzz
 	clang -std=c11 -D_GNU_SOURCE -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined \
 	  -Isrc -Iinclude -o build-fuzz/fuzz_safetensors tests/fuzz/fuzz_safetensors.c $(FUZZ_SRC) -ljansson -lm
+
+fuzz-episode:
+	scripts/fuzz-episode.sh
 
 clean:
 	rm -rf build build-san build-fuzz

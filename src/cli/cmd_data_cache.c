@@ -61,6 +61,7 @@ static int gather(const char *dir, const char *manifest, CacheSource **src, int 
     progress_start(&prog, "hashing", 0, "file");
     DatasetOptions opt = {0};
     opt.hash = 1;
+    opt.isolate = 1; /* a file that crashes libhdf5 is reported, never the end of the command */
     opt.progress = on_hash_progress;
     opt.progress_ctx = &prog;
     int rc = dataset_open(ds, dir, &opt);

@@ -177,6 +177,7 @@ int data_split_main(int argc, char **argv)
     progress_start(&prog, "hashing", 0, "file");
     DatasetOptions dopt = {0};
     dopt.hash = 1;
+    dopt.isolate = 1; /* a file that crashes libhdf5 is reported, never the end of the command */
     dopt.progress = hash_progress;
     dopt.progress_ctx = &prog;
     Dataset *ds = NULL;

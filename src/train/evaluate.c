@@ -140,6 +140,7 @@ static int list_from_folder(Episodes *e, const EvalOptions *o)
 {
     DatasetOptions dopt = {0};
     dopt.hash = 1;
+    dopt.isolate = 1;
     int rc = dataset_open(&e->ds, o->data_dir, &dopt);
     if (rc) return rc;
     int n = dataset_usable(e->ds);

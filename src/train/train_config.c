@@ -21,7 +21,7 @@ static const char TINY_PRESET[] =
     "  \"head\": {\"kind\": \"lstm\", \"window\": 3, \"hidden\": 32},"
     "  \"action\": {\"chunk\": 2}},"
     " \"train\": {\"epochs\": 20, \"batch_size\": 8, \"lr\": 3e-3, \"warmup\": 0.05, \"clip\": 1.0, \"patience\": 0,"
-    "  \"augment\": \"off\"}}";
+    "  \"seq_len\": 2, \"seq_batch\": 4, \"augment\": \"off\"}}";
 
 static void settings_default(TrainConfig *c)
 {
@@ -38,6 +38,9 @@ static void settings_default(TrainConfig *c)
     t->seed = 0;
     t->log_every = 10;
     t->skip_start = 1;
+    t->batching = TRAIN_BATCH_SEQUENCE;
+    t->seq_len = 24;
+    t->seq_batch = 2;
     t->augment_on = 1;
     augment_defaults(&t->augment);
     DataSettings *d = &c->data;
@@ -145,6 +148,12 @@ static int get_choice(const Ctx *x, const json_t *o, const char *key, const char
 }
 
 static int parse_schedule(const char *s, int *out) { return (*out = lr_schedule_kind_from_name(s)) < 0; }
+
+static int parse_batching(const char *s, int *out)
+{
+    *out = !strcmp(s, "sequence") ? TRAIN_BATCH_SEQUENCE : !strcmp(s, "window") ? TRAIN_BATCH_WINDOW : -1;
+    return *out < 0;
+}
 static int parse_crop(const char *s, int *out)
 {
     CropPolicy c;
@@ -206,7 +215,8 @@ static int parse_train(const Ctx *x0, const json_t *o, TrainSettings *t)
 {
     static const char *const keys[] = {"epochs", "batch_size", "lr", "min_lr", "schedule", "warmup", "weight_decay",
                                        "beta1", "beta2", "eps", "encoder_lr_scale", "clip", "patience", "min_delta",
-                                       "seed", "log_every", "skip_start", "augment", NULL};
+                                       "seed", "log_every", "skip_start", "batching", "seq_len", "seq_batch",
+                                       "augment", NULL};
     Ctx x = {x0->src, "train"};
     int rc = check_keys(&x, o, keys), sched = (int)t->schedule;
     if (!rc) rc = get_int(&x, o, "epochs", 1, 100000, &t->epochs);
@@ -232,6 +242,11 @@ static int parse_train(const Ctx *x0, const json_t *o, TrainSettings *t)
     }
     if (!rc) rc = get_int(&x, o, "log_every", 1, 100000, &t->log_every);
     if (!rc) rc = get_bool(&x, o, "skip_start", &t->skip_start);
+    int batching = t->batching;
+    if (!rc) rc = get_choice(&x, o, "batching", "one of \"sequence\", \"window\"", parse_batching, &batching);
+    t->batching = batching;
+    if (!rc) rc = get_int(&x, o, "seq_len", 1, 4096, &t->seq_len);
+    if (!rc) rc = get_int(&x, o, "seq_batch", 1, 4096, &t->seq_batch);
     json_t *aug = json_object_get(o, "augment");
     if (!rc && aug) rc = parse_augment(&x, aug, t);
     if (!rc && t->min_lr > t->lr && !json_object_get(o, "min_lr"))
@@ -409,6 +424,9 @@ char *train_config_to_json(const TrainConfig *c)
     json_object_set_new(tr, "seed", json_integer((json_int_t)t->seed));
     json_object_set_new(tr, "log_every", json_integer(t->log_every));
     json_object_set_new(tr, "skip_start", json_boolean(t->skip_start));
+    json_object_set_new(tr, "batching", json_string(t->batching == TRAIN_BATCH_WINDOW ? "window" : "sequence"));
+    json_object_set_new(tr, "seq_len", json_integer(t->seq_len));
+    json_object_set_new(tr, "seq_batch", json_integer(t->seq_batch));
     json_object_set_new(tr, "augment", augment_json(t));
     json_t *da = json_pack("{s:s, s:s, s:s, s:s, s:s}", "lang", d->lang, "instructions", d->instructions,
                            "instruction", d->instruction, "crop", crop_name(d->crop), "filter", filter_name(d->filter));

@@ -21,6 +21,11 @@
  *   seed              [0] initialisation, shuffling, augmentation, dropout (0..2^53)
  *   log_every         [10] steps between "step" lines of metrics.jsonl, 1..100000
  *   skip_start        [true] no training sample at frame 0 (its action is the zero "episode_start")
+ *   batching          ["sequence"] "sequence": each step trains on seq_batch segments of consecutive frames
+ *                     (data/seq_batch.h), every frame encoded once, a loss at every position; "window": each
+ *                     step trains on batch_size windows of W frames (data/batch.h), each frame encoded ~W times
+ *   seq_len           [24] sequence batching: most positions per segment (longer episodes are cut), 1..4096
+ *   seq_batch         [2] sequence batching: segments per step, 1..4096 (batch_size is the window mode's)
  *   augment           ["default"] "default", "off", or an object of AugmentParams fields over the defaults:
  *                     rotate_deg, scale_min, scale_max, translate, brightness, contrast, saturation, hue,
  *                     gamma, noise_std, blur_prob, blur_sigma, mirror_prob (src/data/augment.h)
@@ -44,6 +49,8 @@
 
 #include <stdint.h>
 
+enum { TRAIN_BATCH_SEQUENCE = 0, TRAIN_BATCH_WINDOW = 1 };
+
 typedef struct {
     int epochs, batch_size;
     double lr, min_lr;
@@ -56,6 +63,8 @@ typedef struct {
     uint64_t seed;
     int log_every;
     int skip_start;
+    int batching;          /* TRAIN_BATCH_SEQUENCE or TRAIN_BATCH_WINDOW */
+    int seq_len, seq_batch;
     int augment_on;        /* 0: "off" */
     AugmentParams augment; /* when augment_on */
 } TrainSettings;

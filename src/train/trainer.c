@@ -9,6 +9,7 @@
 #include "base/progress.h"
 #include "base/threads.h"
 #include "data/batch.h"
+#include "data/seq_batch.h"
 #include "data/split.h"
 #include "nn/checkpoint.h"
 #include "tensor/optim.h"
@@ -141,7 +142,9 @@ typedef struct {
     StudentPolicy pol;
     int have_pol;
     Optimizer *opt;
-    BatchLoader *train_ld, *val_ld;
+    BatchLoader *train_ld, *val_ld;  /* window batching */
+    SeqLoader *train_sq, *val_sq;    /* sequence batching */
+    int has_val;
     Graph *g;
     LrSchedule sched;
     long batches, total_steps;
@@ -165,6 +168,8 @@ static void run_free(Run *r)
     if (r->metrics) fclose(r->metrics);
     batch_loader_free(r->train_ld);
     batch_loader_free(r->val_ld);
+    seq_loader_free(r->train_sq);
+    seq_loader_free(r->val_sq);
     optim_free(r->opt);
     graph_free(r->g);
     if (r->have_pol) student_free(&r->pol);
@@ -399,27 +404,53 @@ static int setup_model(Run *r)
                 return rc;
         }
 
-    BatchOptions bo;
-    batch_options_default(&bo);
-    bo.batch_size = t->batch_size;
-    bo.window = c->policy.head.window;
-    bo.chunk = c->policy.action.chunk;
-    bo.seed = t->seed;
-    bo.skip_start = t->skip_start;
-    for (int ch = 0; ch < 3; ch++) {
-        bo.mean[ch] = (float)c->policy.encoder.pixel_mean[ch];
-        bo.std[ch] = (float)c->policy.encoder.pixel_std[ch];
+    if (t->batching == TRAIN_BATCH_SEQUENCE) {
+        SeqBatchOptions so;
+        seq_batch_options_default(&so);
+        so.batch_size = t->seq_batch;
+        so.max_len = t->seq_len;
+        so.window = c->policy.head.window;
+        so.chunk = c->policy.action.chunk;
+        so.seed = t->seed;
+        so.skip_start = t->skip_start;
+        for (int ch = 0; ch < 3; ch++) {
+            so.mean[ch] = (float)c->policy.encoder.pixel_mean[ch];
+            so.std[ch] = (float)c->policy.encoder.pixel_std[ch];
+        }
+        if (t->augment_on) so.aug = t->augment;
+        if ((rc = seq_loader_new(&r->train_sq, r->cache, r->train_idx, r->n_train, &so)))
+            return mvla_fail(rc, "train: training sequences: %s", mvla_error_message());
+        if (r->n_val > 0) { /* validation: whole episodes in time order, a few at a time */
+            so.shuffle = 0;
+            augment_off(&so.aug);
+            if ((rc = seq_loader_new(&r->val_sq, r->cache, r->val_idx, r->n_val, &so)))
+                return mvla_fail(rc, "train: validation sequences: %s", mvla_error_message());
+        }
+        r->batches = seq_loader_num_batches(r->train_sq);
+    } else {
+        BatchOptions bo;
+        batch_options_default(&bo);
+        bo.batch_size = t->batch_size;
+        bo.window = c->policy.head.window;
+        bo.chunk = c->policy.action.chunk;
+        bo.seed = t->seed;
+        bo.skip_start = t->skip_start;
+        for (int ch = 0; ch < 3; ch++) {
+            bo.mean[ch] = (float)c->policy.encoder.pixel_mean[ch];
+            bo.std[ch] = (float)c->policy.encoder.pixel_std[ch];
+        }
+        if (t->augment_on) bo.aug = t->augment;
+        if ((rc = batch_loader_new(&r->train_ld, r->cache, r->train_idx, r->n_train, &bo)))
+            return mvla_fail(rc, "train: training batches: %s", mvla_error_message());
+        if (r->n_val > 0) {
+            bo.shuffle = 0;
+            augment_off(&bo.aug);
+            if ((rc = batch_loader_new(&r->val_ld, r->cache, r->val_idx, r->n_val, &bo)))
+                return mvla_fail(rc, "train: validation batches: %s", mvla_error_message());
+        }
+        r->batches = batch_loader_num_batches(r->train_ld);
     }
-    if (t->augment_on) bo.aug = t->augment;
-    if ((rc = batch_loader_new(&r->train_ld, r->cache, r->train_idx, r->n_train, &bo)))
-        return mvla_fail(rc, "train: training batches: %s", mvla_error_message());
-    if (r->n_val > 0) {
-        bo.shuffle = 0;
-        augment_off(&bo.aug);
-        if ((rc = batch_loader_new(&r->val_ld, r->cache, r->val_idx, r->n_val, &bo)))
-            return mvla_fail(rc, "train: validation batches: %s", mvla_error_message());
-    }
-    r->batches = batch_loader_num_batches(r->train_ld);
+    r->has_val = r->val_ld || r->val_sq;
     r->total_steps = r->batches * t->epochs;
     r->sched = (LrSchedule){t->schedule, (float)t->lr, (long)llround(t->warmup * (double)r->total_steps),
                             r->total_steps, (float)t->min_lr};
@@ -429,36 +460,91 @@ static int setup_model(Run *r)
     return 0;
 }
 
-/* Validation over every window of the validation episodes, eval mode. */
+/* One batch of either loader, as the forward pass and the loss take it. */
+typedef struct {
+    int count;                  /* windows (window batching) or segments (sequence batching) */
+    int seq;                    /* frames are [count, T, 3, H, W] sequences for student_forward_sequence */
+    long samples;               /* windows with a loss (the positions a sequence batch stands for) */
+    long frames_encoded;        /* real frames: the encoder passes of the step */
+    Tensor *frames;
+    const float *frame_mask, *actions, *action_mask;
+    const char **instructions;
+} StepBatch;
+
+static long mask_sum(const Tensor *m)
+{
+    long n = 0;
+    for (long i = 0; i < m->numel; i++) n += m->data[i] != 0;
+    return n;
+}
+
+static int loader_start(Run *r, int val, int epoch)
+{
+    if (r->cfg.train.batching == TRAIN_BATCH_SEQUENCE) return seq_loader_start_epoch(val ? r->val_sq : r->train_sq, epoch);
+    return batch_loader_start_epoch(val ? r->val_ld : r->train_ld, epoch);
+}
+
+/* The next batch in *sb; *got = 0 at the end of the epoch. */
+static int loader_next(Run *r, int val, StepBatch *sb, int *got)
+{
+    memset(sb, 0, sizeof *sb);
+    *got = 0;
+    int rc;
+    if (r->cfg.train.batching == TRAIN_BATCH_SEQUENCE) {
+        const SeqBatch *b;
+        if ((rc = seq_loader_next(val ? r->val_sq : r->train_sq, &b)) || !b) return rc;
+        *sb = (StepBatch){b->count, 1, b->positions, mask_sum(b->frame_mask), b->frames, b->frame_mask->data,
+                          b->actions->data, b->action_mask->data, b->instructions};
+    } else {
+        const Batch *b;
+        if ((rc = batch_loader_next(val ? r->val_ld : r->train_ld, &b)) || !b) return rc;
+        *sb = (StepBatch){b->count, 0, b->count, mask_sum(b->frame_mask), b->frames, b->frame_mask->data,
+                          b->actions->data, b->action_mask->data, b->instructions};
+    }
+    *got = 1;
+    return 0;
+}
+
+static Tensor *forward(Run *r, const StepBatch *b, int training)
+{
+    StudentPolicy *p = &r->pol;
+    Rng *rng = training ? &r->rng : NULL;
+    Tensor *e = student_encode_texts(r->g, p, b->instructions, b->count, training, rng);
+    if (b->seq) return student_forward_sequence(r->g, p, b->frames, b->frame_mask, e, training, rng);
+    return student_forward(r->g, p, b->frames, b->frame_mask, e, training, rng);
+}
+
+/* Validation over every window (position) of the validation episodes, eval mode: the loss weighted by
+ * the batch's windows, the MAE of the first predicted action at every position. */
 static int validate(Run *r, double *loss, double *mae, double mae_axis[3], long *samples)
 {
     *loss = *mae = NAN;
     mae_axis[0] = mae_axis[1] = mae_axis[2] = NAN;
     *samples = 0;
-    if (!r->val_ld) return 0;
+    if (!r->has_val) return 0;
     StudentPolicy *p = &r->pol;
     int K = p->cfg.action.chunk, V = p->out_dim;
     double loss_sum = 0, abs_sum[3] = {0};
     long n = 0;
-    int rc = batch_loader_start_epoch(r->val_ld, 0), prev = graph_set_grad(r->g, 0);
-    const Batch *b;
-    while (!rc && !(rc = batch_loader_next(r->val_ld, &b)) && b) {
+    int rc = loader_start(r, 1, 0), prev = graph_set_grad(r->g, 0), got = 0;
+    StepBatch b;
+    while (!rc && !(rc = loader_next(r, 1, &b, &got)) && got) {
         graph_reset(r->g);
-        Tensor *e = student_encode_texts(r->g, p, b->instructions, b->count, 0, NULL);
-        Tensor *out = student_forward(r->g, p, b->frames, b->frame_mask->data, e, 0, NULL);
-        Tensor *l = student_loss(r->g, p, out, b->actions->data, b->action_mask->data);
+        Tensor *out = forward(r, &b, 0);
+        Tensor *l = student_loss(r->g, p, out, b.actions, b.action_mask);
         if (!l) {
             rc = mvla_fail(MVLA_ERR_ARG, "train: validation: %s", mvla_error_message());
             break;
         }
-        loss_sum += (double)l->data[0] * b->count;
-        for (int i = 0; i < b->count; i++) {
+        loss_sum += (double)l->data[0] * b.samples;
+        for (int i = 0; i < out->shape[0]; i++) {
+            if (b.action_mask[(long)i * K] == 0) continue; /* context or padding (sequences) */
             float a[3];
             student_output_to_actions(p, out->data + (long)i * K * V, 1, a);
-            const float *tgt = b->actions->data + (long)i * K * 3;
+            const float *tgt = b.actions + (long)i * K * 3;
             for (int j = 0; j < 3; j++) abs_sum[j] += fabs((double)a[j] - tgt[j]);
+            n++;
         }
-        n += b->count;
     }
     graph_set_grad(r->g, prev);
     graph_reset(r->g);
@@ -471,13 +557,12 @@ static int validate(Run *r, double *loss, double *mae, double mae_axis[3], long 
 }
 
 /* One optimiser step on a batch; *loss and *gnorm receive the loss and the gradient norm (before clipping). */
-static int train_step(Run *r, const Batch *b, float lr, float *loss, float *gnorm)
+static int train_step(Run *r, const StepBatch *b, float lr, float *loss, float *gnorm)
 {
     StudentPolicy *p = &r->pol;
     graph_reset(r->g);
-    Tensor *e = student_encode_texts(r->g, p, b->instructions, b->count, 1, &r->rng);
-    Tensor *out = student_forward(r->g, p, b->frames, b->frame_mask->data, e, 1, &r->rng);
-    Tensor *l = student_loss(r->g, p, out, b->actions->data, b->action_mask->data);
+    Tensor *out = forward(r, b, 1);
+    Tensor *l = student_loss(r->g, p, out, b->actions, b->action_mask);
     if (!l) return mvla_fail(MVLA_ERR_ARG, "train: step %ld: %s", r->step + 1, mvla_error_message());
     *loss = l->data[0];
     int rc = graph_backward(r->g, l, NULL);
@@ -553,7 +638,7 @@ static int end_epoch(Run *r, double epoch_t0, long epoch_samples, int *stop)
     r->loss_sum = 0;
     r->loss_n = 0;
     *stop = 0;
-    if (t->patience > 0 && r->val_ld && r->bad_epochs >= t->patience) {
+    if (t->patience > 0 && r->has_val && r->bad_epochs >= t->patience) {
         *stop = 1;
         r->status = TRAIN_EARLY_STOPPED;
         r->finished = 1;
@@ -572,23 +657,26 @@ static int train_loop(Run *r)
     const TrainOptions *o = r->o;
     const TrainSettings *t = &r->cfg.train;
     double t0 = time_now();
-    long steps0 = r->step;
+    long steps0 = r->step, run_samples = 0, run_frames = 0;
     int rc = 0;
     while (!r->finished) {
         double epoch_t0 = time_now();
         long epoch_samples = 0;
-        if ((rc = batch_loader_start_epoch(r->train_ld, r->epoch))) return rc;
-        const Batch *b = NULL;
+        if ((rc = loader_start(r, 0, r->epoch))) return rc;
+        StepBatch b;
+        int got = 0;
         for (long i = 0; i < r->batch; i++) /* resume inside an epoch: the same batches, skipped */
-            if ((rc = batch_loader_next(r->train_ld, &b)) || !b)
+            if ((rc = loader_next(r, 0, &b, &got)) || !got)
                 return rc ? rc : mvla_fail(MVLA_ERR_FORMAT, "train: resume at batch %ld: the epoch has only %ld", r->batch, i);
-        while (!(rc = batch_loader_next(r->train_ld, &b)) && b) {
+        while (!(rc = loader_next(r, 0, &b, &got)) && got) {
             float lr = lr_at(&r->sched, r->step), loss = NAN, gnorm = NAN;
-            if ((rc = train_step(r, b, lr, &loss, &gnorm))) return rc;
+            if ((rc = train_step(r, &b, lr, &loss, &gnorm))) return rc;
             r->step++;
             r->batch++;
             if (isfinite(loss)) r->loss_sum += loss, r->loss_n++;
-            epoch_samples += b->count;
+            epoch_samples += b.samples;
+            run_samples += b.samples;
+            run_frames += b.frames_encoded;
             double el = time_now() - t0, sps = el > 0 ? (r->step - steps0) / el : 0;
             if (r->step % t->log_every == 0) {
                 json_t *line = json_object(); /* NaN (a diverged step) is written as null */
@@ -599,8 +687,9 @@ static int train_loop(Run *r)
                 json_object_set_new(line, "lr", json_real(lr));
                 json_object_set_new(line, "grad_norm", json_real_or_null(gnorm));
                 json_object_set_new(line, "skipped", json_boolean(!isfinite(gnorm) || !isfinite(loss)));
-                json_object_set_new(line, "timing", json_pack("{s:f, s:f, s:f}", "elapsed_s", el, "steps_per_s", sps,
-                                                              "samples_per_s", sps * t->batch_size));
+                json_object_set_new(line, "timing", json_pack("{s:f, s:f, s:f, s:f}", "elapsed_s", el, "steps_per_s", sps,
+                                                              "samples_per_s", el > 0 ? run_samples / el : 0.0,
+                                                              "frames_per_s", el > 0 ? run_frames / el : 0.0));
                 rc = write_metrics_line(r, line);
                 json_decref(line);
                 if (rc) return rc;
