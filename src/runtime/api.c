@@ -1,0 +1,100 @@
+/* The public C API (include/mvla.h) over a model file (runtime/model_file.h) and a StudentRunner. */
+#include "base/error.h"
+#include "base/threads.h"
+#include "data/preprocess.h"
+#include "runtime/model_file.h"
+
+#include <mvla.h>
+
+#include <stdlib.h>
+#include <string.h>
+
+struct mvla_model {
+    ModelFile mf;
+    StudentRunner *runner;
+    uint8_t *rgb;           /* one preprocessed frame */
+};
+
+int mvla_open(mvla_model **out, const char *path, const mvla_options *opt)
+{
+    if (!out) return mvla_fail(MVLA_ERR_ARG, "mvla_open: out is NULL");
+    *out = NULL;
+    if (!path) return mvla_fail(MVLA_ERR_ARG, "mvla_open: path is NULL");
+    if (opt && opt->threads < 0) return mvla_fail(MVLA_ERR_ARG, "mvla_open: threads %d: expected >= 0", opt->threads);
+    mvla_model *m = calloc(1, sizeof *m);
+    if (!m) return mvla_fail(MVLA_ERR_NOMEM, "%s: out of memory", path);
+    int rc = model_open(&m->mf, path);
+    if (rc) {
+        free(m);
+        return rc;
+    }
+    if (opt && opt->threads > 0) mvla_set_threads(opt->threads);
+    m->rgb = malloc((size_t)m->mf.pre.width * m->mf.pre.height * 3);
+    m->runner = student_runner_new(&m->mf.policy);
+    rc = m->rgb && m->runner ? student_runner_set_instruction(m->runner, m->mf.instruction)
+                             : mvla_fail(MVLA_ERR_NOMEM, "%s: out of memory", path);
+    if (rc) {
+        mvla_close(m);
+        return rc;
+    }
+    *out = m;
+    return 0;
+}
+
+int mvla_set_instruction(mvla_model *m, const char *text)
+{
+    if (!m) return mvla_fail(MVLA_ERR_ARG, "mvla_set_instruction: model is NULL");
+    return student_runner_set_instruction(m->runner, text ? text : m->mf.instruction);
+}
+
+const char *mvla_default_instruction(const mvla_model *m) { return m ? m->mf.instruction : ""; }
+
+int mvla_reset(mvla_model *m)
+{
+    if (!m) return mvla_fail(MVLA_ERR_ARG, "mvla_reset: model is NULL");
+    student_runner_reset(m->runner);
+    return 0;
+}
+
+int mvla_step(mvla_model *m, const uint8_t *pixels, int width, int height, int channel_order, float action[3],
+              float *chunk)
+{
+    if (!m || !pixels || !action) return mvla_fail(MVLA_ERR_ARG, "mvla_step: model, pixels and action must be non-NULL");
+    if (width < 1 || height < 1 || width > PREPROCESS_MAX_SIDE * 4 || height > PREPROCESS_MAX_SIDE * 4)
+        return mvla_fail(MVLA_ERR_ARG, "mvla_step: frame %dx%d: expected a non-empty image", width, height);
+    if (channel_order != MVLA_BGR && channel_order != MVLA_RGB)
+        return mvla_fail(MVLA_ERR_ARG, "mvla_step: channel order %d: expected MVLA_BGR or MVLA_RGB", channel_order);
+    int rc = preprocess_frame(&m->mf.pre, pixels, width, height, m->rgb);
+    if (rc) return rc;
+    /* preprocess_frame converts BGR to RGB; an RGB frame came out as BGR: swap back (the resize works
+     * per channel, so this equals converting first). */
+    if (channel_order == MVLA_RGB) {
+        long n = (long)m->mf.pre.width * m->mf.pre.height;
+        for (long i = 0; i < n; i++) {
+            uint8_t t = m->rgb[3 * i];
+            m->rgb[3 * i] = m->rgb[3 * i + 2];
+            m->rgb[3 * i + 2] = t;
+        }
+    }
+    return student_runner_step_rgb(m->runner, m->rgb, action, chunk);
+}
+
+int mvla_chunk_size(const mvla_model *m) { return m ? m->mf.policy.cfg.action.chunk : 0; }
+
+void mvla_action_limits(const mvla_model *m, float limits[3])
+{
+    for (int i = 0; i < 3; i++) limits[i] = m ? m->mf.limits[i] : 0;
+}
+
+void mvla_close(mvla_model *m)
+{
+    if (!m) return;
+    student_runner_free(m->runner);
+    free(m->rgb);
+    model_file_free(&m->mf);
+    free(m);
+}
+
+const char *mvla_last_error(void) { return mvla_error_message(); }
+
+const char *mvla_status_string(int status) { return status == 0 ? "ok" : mvla_status_name(status); }
