@@ -270,6 +270,22 @@ void batch_loader_free(BatchLoader *l)
 long batch_loader_num_samples(const BatchLoader *l) { return l->n_samples; }
 long batch_loader_num_batches(const BatchLoader *l) { return l->n_batches; }
 
+void batch_shuffle(void *items, long n, size_t elem_size, uint64_t seed, int epoch)
+{
+    unsigned char *base = items;
+    Rng r;
+    rng_seed(&r, batch_seed_mix(seed, (uint64_t)epoch, UINT64_MAX));
+    for (long i = n - 1; i > 0; i--) {
+        long j = (long)rng_below(&r, (uint32_t)(i + 1));
+        unsigned char *a = base + (size_t)i * elem_size, *b = base + (size_t)j * elem_size;
+        for (size_t k = 0; k < elem_size; k++) {
+            unsigned char t = a[k];
+            a[k] = b[k];
+            b[k] = t;
+        }
+    }
+}
+
 int batch_loader_start_epoch(BatchLoader *l, int epoch)
 {
     if (epoch < 0) return mvla_fail(MVLA_ERR_ARG, "batches: epoch %d: expected >= 0", epoch);
@@ -277,16 +293,7 @@ int batch_loader_start_epoch(BatchLoader *l, int epoch)
     l->epoch = epoch;
     l->next_batch = 0;
     memcpy(l->order, l->samples, sizeof(Sample) * (size_t)l->n_samples);
-    if (l->o.shuffle) {
-        Rng r;
-        rng_seed(&r, batch_seed_mix(l->o.seed, (uint64_t)epoch, UINT64_MAX));
-        for (long i = l->n_samples - 1; i > 0; i--) {
-            long j = (long)rng_below(&r, (uint32_t)(i + 1));
-            Sample tmp = l->order[i];
-            l->order[i] = l->order[j];
-            l->order[j] = tmp;
-        }
-    }
+    if (l->o.shuffle) batch_shuffle(l->order, l->n_samples, sizeof(Sample), l->o.seed, epoch);
     if (l->pf) prefetch_start(l->pf, l->n_batches);
     return MVLA_OK;
 }

@@ -72,6 +72,8 @@ int batch_loader_next(BatchLoader *l, const Batch **out);
 
 /* The per-sample seed: a well-mixed value of (seed, epoch, position in the epoch); the epoch's shuffle
  * uses position UINT64_MAX. */
+/* Shuffles n items of elem_size bytes in place (Fisher-Yates) with the RNG of (seed, epoch). */
+void batch_shuffle(void *items, long n, size_t elem_size, uint64_t seed, int epoch);
 uint64_t batch_seed_mix(uint64_t seed, uint64_t epoch, uint64_t pos);
 /* pixel byte -> (v / 255 - mean[c]) / std[c], per channel. */
 void batch_pixel_lut(const float mean[3], const float std[3], float lut[3][256]);

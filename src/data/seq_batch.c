@@ -277,16 +277,7 @@ int seq_loader_start_epoch(SeqLoader *l, int epoch)
     l->epoch = epoch;
     l->next_batch = 0;
     memcpy(l->order, l->segs, sizeof(Segment) * (size_t)l->n_segs);
-    if (l->o.shuffle) {
-        Rng r;
-        rng_seed(&r, batch_seed_mix(l->o.seed, (uint64_t)epoch, UINT64_MAX));
-        for (long i = l->n_segs - 1; i > 0; i--) {
-            long j = (long)rng_below(&r, (uint32_t)(i + 1));
-            Segment tmp = l->order[i];
-            l->order[i] = l->order[j];
-            l->order[j] = tmp;
-        }
-    }
+    if (l->o.shuffle) batch_shuffle(l->order, l->n_segs, sizeof(Segment), l->o.seed, epoch);
     if (l->pf) prefetch_start(l->pf, l->n_batches);
     return MVLA_OK;
 }
