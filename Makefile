@@ -4,6 +4,7 @@
 #   make demo        the main job on built-in data
 #   make bench       benchmarks
 #   make fuzz        builds the safetensors fuzz target (clang + libFuzzer)
+#   make install     library, include/mvla.h and mvla.pc under PREFIX (default /usr/local)
 CC ?= cc
 SAN ?= 0
 ifeq ($(SAN),1)
@@ -33,7 +34,7 @@ CLI_OBJ := $(CLI_SRC:%.c=$(BUILD)/%.o)
 TEST_OBJ := $(TEST_SRC:%.c=$(BUILD)/%.o)
 BENCH_BIN := $(BENCH_SRC:bench/%.c=$(BUILD)/bench/%)
 
-.PHONY: all deps test check demo bench fuzz fuzz-episode clean
+.PHONY: all deps test check demo bench fuzz fuzz-episode install clean
 all: $(BUILD)/libmvla.a $(BUILD)/mvla $(BUILD)/mvla_tests
 
 deps:
@@ -78,6 +79,9 @@ fuzz: $(FUZZ_SRC) tests/fuzz/fuzz_safetensors.c
 	@mkdir -p build-fuzz
 	clang -std=c11 -D_GNU_SOURCE -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined \
 	  -Isrc -Iinclude -o build-fuzz/fuzz_safetensors tests/fuzz/fuzz_safetensors.c $(FUZZ_SRC) -ljansson -lm
+
+install: $(BUILD)/libmvla.a
+	BUILD=$(BUILD) scripts/install.sh $(or $(PREFIX),/usr/local)
 
 fuzz-episode:
 	scripts/fuzz-episode.sh

@@ -1,6 +1,7 @@
 /* mvla: the command-line entry point. `mvla [--threads N] <command> [args]`.
  * Parses the global options, sets the thread count, and dispatches to src/cli/cmd_<name>.c. */
 #include "cli/commands.h"
+#include "cli/commands_runtime.h"
 #include "cli/commands_train.h"
 
 #include "base/threads.h"
@@ -23,6 +24,8 @@ static const Command commands[] = {
     {"train", cmd_train, "train the student policy: config + split manifest + dataset -> run folder"},
     {"eval", cmd_eval, "offline metrics of a model on a split: MAE, RMSE, thresholds, PM, DA, instruction test"},
     {"leaderboard", cmd_leaderboard, "rank run folders by test MAE and closed-loop success (Markdown + HTML)"},
+    {"export", cmd_export, "write a deployable model file from a training checkpoint"},
+    {"run", cmd_run, "run a model file on an episode or an image folder: one JSON action line per frame"},
     {"backbone", cmd_backbone, "run a Hugging Face backbone folder on inputs; tokenize text"},
 };
 #define N_COMMANDS ((int)(sizeof commands / sizeof commands[0]))
