@@ -3,6 +3,7 @@
  * steady-state allocation, and gradients of the last block (finite differences and a fine-tuning step).
  * Golden files: $MVLA_GOLDEN_DIR, else ../shared/golden (tests run from the repository root). */
 #include "gradcheck.h"
+#include "golden.h"
 #include "test.h"
 
 #include "base/error.h"
@@ -24,8 +25,9 @@
 static const char *golden_clip_dir(void)
 {
     static char dir[800];
-    const char *root = getenv("MVLA_GOLDEN_DIR");
-    snprintf(dir, sizeof dir, "%s/clip", root && *root ? root : "../shared/golden");
+    const char *root = golden_dir();
+    if (!root) return NULL;
+    snprintf(dir, sizeof dir, "%s/clip", root);
     struct stat sb;
     if (stat(dir, &sb) != 0 || !S_ISDIR(sb.st_mode)) {
         test_fail(__FILE__, __LINE__, "golden folder %s not found: set MVLA_GOLDEN_DIR to the folder holding clip/",

@@ -5,6 +5,7 @@
 #include "base/error.h"
 #include "io/safetensors.h"
 #include "models/clip_preprocess.h"
+#include "golden.h"
 #include "test.h"
 
 #include <stdlib.h>
@@ -13,9 +14,10 @@
 
 static SafeTensors *open_golden_io(void)
 {
-    const char *env = getenv("MVLA_GOLDEN_DIR");
+    const char *root = golden_dir();
+    if (!root) return NULL;
     char path[1024];
-    snprintf(path, sizeof path, "%s/clip/tiny/io.safetensors", env && *env ? env : "../shared/golden");
+    snprintf(path, sizeof path, "%s/clip/tiny/io.safetensors", root);
     struct stat sb;
     if (stat(path, &sb) != 0) {
         test_fail(__FILE__, __LINE__, "golden data not found: %s (the project's shared/golden/ inputs; run from the "

@@ -3,6 +3,7 @@
  * UTF-8, and clear errors for malformed vocab.json / merges.txt. */
 #include "base/error.h"
 #include "models/clip_tokenizer.h"
+#include "golden.h"
 #include "test.h"
 
 #include <jansson.h>
@@ -10,17 +11,12 @@
 #include <string.h>
 #include <sys/stat.h>
 
-/* The project's golden folder: $MVLA_GOLDEN_DIR, else ../shared/golden from the repository root. */
+/* golden/clip, or NULL after failing the test (tests/golden.h). */
 static const char *golden_clip_dir(char *buf, size_t n)
 {
-    const char *env = getenv("MVLA_GOLDEN_DIR");
-    snprintf(buf, n, "%s/clip", env && *env ? env : "../shared/golden");
-    struct stat sb;
-    if (stat(buf, &sb) != 0 || !S_ISDIR(sb.st_mode)) {
-        test_fail(__FILE__, __LINE__, "golden data not found: %s is not a folder (the project's shared/golden/ inputs; "
-                  "run from the repository root or set MVLA_GOLDEN_DIR)", buf);
-        return NULL;
-    }
+    const char *root = golden_dir();
+    if (!root) return NULL;
+    snprintf(buf, n, "%s/clip", root);
     return buf;
 }
 
