@@ -1,6 +1,8 @@
 /* Helpers for the data-pipeline tests (see data_testutil.h). */
 #include "data_testutil.h"
 
+#include "test.h"
+
 #include "base/file.h"
 #include "base/rng.h"
 #include "data/actions.h"
@@ -95,23 +97,13 @@ int dt_run_mvla(const char *args, char *out, size_t n)
     const char *bin = getenv("MVLA_BIN");
     if (!bin) return -2;
     size_t len = strlen(bin) + strlen(args) + 32;
-    char *cmd = malloc(len);
+    char *cmd = malloc(len), *text = NULL;
+    if (!cmd) return -1;
     snprintf(cmd, len, "%s %s 2>&1", bin, args);
-    FILE *fp = popen(cmd, "r");
+    int rc = test_run_capture(cmd, &text);
     free(cmd);
-    if (!fp) return -1;
-    size_t got = 0;
-    if (n) {
-        while (got + 1 < n) {
-            size_t r = fread(out + got, 1, n - 1 - got, fp);
-            if (!r) break;
-            got += r;
-        }
-        out[got] = '\0';
-    }
-    char sink[256];
-    while (fread(sink, 1, sizeof sink, fp) > 0) {
-    }
-    int st = pclose(fp);
-    return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+    if (n && text) snprintf(out, n, "%s", text);
+    else if (n) out[0] = '\0';
+    free(text);
+    return rc;
 }

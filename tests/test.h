@@ -46,6 +46,10 @@ const char *test_tmpdir(void);
         }                                                                       \
     } while (0)
 
+/* Runs a shell command, capturing its stdout into *out (malloc'd, NUL-terminated; free it);
+ * returns the exit status, or -1 if it could not run. */
+int test_run_capture(const char *cmd, char **out);
+
 /* Largest |a[i] - b[i]|. */
 double max_abs_diff(const float *a, const float *b, long n);
 

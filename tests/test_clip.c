@@ -709,23 +709,6 @@ TEST(clip_finetune_last_block_reduces_loss)
 
 /* ---- the command line ---- */
 
-static int run_cmd(const char *cmd, char **out)
-{
-    FILE *fp = popen(cmd, "r");
-    size_t cap = 1 << 16, n = 0;
-    *out = calloc(1, cap);
-    if (!fp) return -1;
-    for (size_t got; (got = fread(*out + n, 1, cap - 1 - n, fp)) > 0;) {
-        n += got;
-        if (n == cap - 1) {
-            cap *= 2;
-            *out = realloc(*out, cap);
-        }
-    }
-    (*out)[n] = 0;
-    int st = pclose(fp);
-    return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
-}
 
 static const char *mvla_bin(void)
 {
@@ -749,7 +732,7 @@ TEST(clip_cli_run_matches_golden)
         snprintf(out_path, sizeof out_path, "%s/out%d.safetensors", test_tmpdir(), k);
         snprintf(cmd, sizeof cmd, "'%s' --threads 2 backbone run '%s' --inputs '%s/io.safetensors' -o '%s' "
                  "--hidden-states %s 2>&1", bin, dir, dir, out_path, batches[k]);
-        int rc = run_cmd(cmd, &out);
+        int rc = test_run_capture(cmd, &out);
         CHECK_MSG(rc == 0, "%s -> %d:\n%s", cmd, rc, out);
         free(out);
         SafeTensors *got = NULL, *io = open_io();
@@ -787,7 +770,7 @@ TEST(clip_cli_errors_and_tokenize)
     tensor_free(x);
     snprintf(cmd, sizeof cmd, "'%s' backbone run '%s' --inputs '%s' -o '%s/o.safetensors' 2>&1", bin, dir, path,
              test_tmpdir());
-    CHECK(run_cmd(cmd, &out) == 1);
+    CHECK(test_run_capture(cmd, &out) == 1);
     CHECK_MSG(strstr(out, "mvla: ") && strstr(out, "neither pixel_values nor input_ids"), "%s", out);
     free(out);
     /* wrong pixel size */
@@ -797,12 +780,12 @@ TEST(clip_cli_errors_and_tokenize)
     REQUIRE(st_writer_save(w, path) == 0);
     st_writer_free(w);
     tensor_free(x);
-    CHECK(run_cmd(cmd, &out) == 1);
+    CHECK(test_run_capture(cmd, &out) == 1);
     CHECK_MSG(strstr(out, "pixel_values [1, 3, 32, 32]") && strstr(out, "[B, 3, 64, 64]"), "%s", out);
     free(out);
     /* missing arguments */
     snprintf(cmd, sizeof cmd, "'%s' backbone run '%s' 2>&1", bin, dir);
-    CHECK(run_cmd(cmd, &out) == 2);
+    CHECK(test_run_capture(cmd, &out) == 2);
     free(out);
 
     /* tokenize: ids of the golden input_ids row 1 ("go to the cup") */
@@ -812,7 +795,7 @@ TEST(clip_cli_errors_and_tokenize)
     REQUIRE(ids);
     snprintf(cmd, sizeof cmd, "'%s' backbone tokenize '%s' 'go to the cup' 'Go  to the CUP' 2>&1", bin,
              golden_clip_dir());
-    CHECK(run_cmd(cmd, &out) == 0);
+    CHECK(test_run_capture(cmd, &out) == 0);
     char want[512];
     int used = snprintf(want, sizeof want, "[");
     for (int k = 0; k <= 5; k++) used += snprintf(want + used, sizeof want - used, "%s%d", k ? ", " : "", ids[len + k]);
@@ -822,7 +805,7 @@ TEST(clip_cli_errors_and_tokenize)
     CHECK_MSG(strcmp(out, twice) == 0, "got:\n%swant:\n%s", out, twice);
     free(out);
     snprintf(cmd, sizeof cmd, "'%s' backbone tokenize '%s' --pad 'go to the cup' 2>&1", bin, golden_clip_dir());
-    CHECK(run_cmd(cmd, &out) == 0);
+    CHECK(test_run_capture(cmd, &out) == 0);
     used = snprintf(want, sizeof want, "[");
     for (int k = 0; k < len; k++) used += snprintf(want + used, sizeof want - used, "%s%d", k ? ", " : "", ids[len + k]);
     snprintf(want + used, sizeof want - used, "]\n");

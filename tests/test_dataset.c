@@ -356,23 +356,6 @@ TEST(dataset_sha256_known_answers)
     }
 }
 
-static int run_capture(const char *cmd, char **out)
-{
-    FILE *fp = popen(cmd, "r");
-    size_t cap = 1 << 16, n = 0;
-    *out = calloc(1, cap);
-    if (!fp) return -1;
-    for (size_t got; (got = fread(*out + n, 1, cap - 1 - n, fp)) > 0;) {
-        n += got;
-        if (n == cap - 1) {
-            cap *= 2;
-            *out = realloc(*out, cap);
-        }
-    }
-    (*out)[n] = 0;
-    int st = pclose(fp);
-    return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
-}
 
 static json_int_t jint(json_t *root, const char *a, const char *b)
 {
@@ -401,7 +384,7 @@ TEST(dataset_mvla_data_info_json)
 
     char *out = NULL;
     snprintf(cmd, sizeof cmd, "'%s' data info --json '%s'", bin, dir);
-    CHECK(run_capture(cmd, &out) == 0);
+    CHECK(test_run_capture(cmd, &out) == 0);
     json_error_t err;
     json_t *s = json_loads(out, 0, &err);
     CHECK_MSG(s, "--json does not parse: %s\n%s", err.text, out);
@@ -428,14 +411,14 @@ TEST(dataset_mvla_data_info_json)
         json_decref(s);
     }
     snprintf(cmd, sizeof cmd, "'%s' data info '%s' --lang ko --instruction 'go to the cup'", bin, dir);
-    CHECK(run_capture(cmd, &out) == 0);
+    CHECK(test_run_capture(cmd, &out) == 0);
     CHECK_MSG(strstr(out, "go to the cup") && strstr(out, "override 4") && strstr(out, "4 usable of 5 files"), "%s", out);
     free(out);
     snprintf(cmd, sizeof cmd, "'%s' data info '%s' --lang fr 2>/dev/null", bin, dir);
-    CHECK(run_capture(cmd, &out) == 2);
+    CHECK(test_run_capture(cmd, &out) == 2);
     free(out);
     snprintf(cmd, sizeof cmd, "'%s' data info /nonexistent 2>/dev/null", bin);
-    CHECK(run_capture(cmd, &out) == 1);
+    CHECK(test_run_capture(cmd, &out) == 1);
     free(out);
 }
 
@@ -451,7 +434,7 @@ TEST(dataset_mvla_data_check_cli)
     REQUIRE(make_broken_dataset(dir) == 15);
     char *out = NULL;
     snprintf(cmd, sizeof cmd, "'%s' data check '%s' 2>/dev/null", bin, dir);
-    CHECK(run_capture(cmd, &out) == 1);
+    CHECK(test_run_capture(cmd, &out) == 1);
     char line[1800];
     snprintf(line, sizeof line, "%s/no_actions.h5: dataset 'actions' is missing\n", dir);
     CHECK_MSG(strstr(out, line), "no line '%s' in:\n%s", line, out);
@@ -463,7 +446,7 @@ TEST(dataset_mvla_data_check_cli)
     free(out);
 
     snprintf(cmd, sizeof cmd, "'%s' --threads 1 data check --json '%s' 2>/dev/null", bin, dir);
-    CHECK(run_capture(cmd, &out) == 1);
+    CHECK(test_run_capture(cmd, &out) == 1);
     json_t *s = json_loads(out, 0, NULL);
     CHECK_MSG(s, "--json does not parse:\n%s", out);
     free(out);
@@ -477,11 +460,11 @@ TEST(dataset_mvla_data_check_cli)
     make_dir(good, sizeof good, "cli_good");
     REQUIRE(write_key_episode(good, GOOD_L, "wwaa", 4, 4, 0) == 0);
     snprintf(cmd, sizeof cmd, "'%s' data check '%s'", bin, good);
-    CHECK(run_capture(cmd, &out) == 0);
+    CHECK(test_run_capture(cmd, &out) == 0);
     CHECK_MSG(strstr(out, "1 file, 1 usable episode"), "%s", out);
     free(out);
     snprintf(cmd, sizeof cmd, "'%s' data check '%s/%s'", bin, good, GOOD_L);
-    CHECK(run_capture(cmd, &out) == 0);
+    CHECK(test_run_capture(cmd, &out) == 0);
     free(out);
     /* --strict: a warning fails */
     float a[9] = {0, 0, 0, 0.3f, 0, 0, 1.15f, 0, 0};
@@ -489,19 +472,19 @@ TEST(dataset_mvla_data_check_cli)
     REQUIRE(write_custom(good, "warn.h5", 3, 4, 4, f, a) == 0);
     free(f);
     snprintf(cmd, sizeof cmd, "'%s' data check '%s' >/dev/null", bin, good);
-    CHECK(run_capture(cmd, &out) == 0);
+    CHECK(test_run_capture(cmd, &out) == 0);
     free(out);
     snprintf(cmd, sizeof cmd, "'%s' data check --strict '%s' >/dev/null", bin, good);
-    CHECK(run_capture(cmd, &out) == 1);
+    CHECK(test_run_capture(cmd, &out) == 1);
     free(out);
     snprintf(cmd, sizeof cmd, "'%s' data check '%s/single_frame.h5' >/dev/null", bin, dir);
-    CHECK(run_capture(cmd, &out) == 3);
+    CHECK(test_run_capture(cmd, &out) == 3);
     free(out);
     snprintf(cmd, sizeof cmd, "'%s' data check /nonexistent/dir 2>/dev/null", bin);
-    CHECK(run_capture(cmd, &out) == 2);
+    CHECK(test_run_capture(cmd, &out) == 2);
     free(out);
     snprintf(cmd, sizeof cmd, "'%s' data check --bogus '%s' 2>/dev/null", bin, good);
-    CHECK(run_capture(cmd, &out) == 2);
+    CHECK(test_run_capture(cmd, &out) == 2);
     free(out);
 }
 

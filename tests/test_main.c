@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #define MAX_TESTS 1024
@@ -43,6 +44,26 @@ void test_fail(const char *file, int line, const char *fmt, ...)
 }
 
 const char *test_tmpdir(void) { return tmpdir; }
+
+int test_run_capture(const char *cmd, char **out)
+{
+    size_t cap = 1 << 16, n = 0;
+    *out = calloc(1, cap);
+    FILE *fp = *out ? popen(cmd, "r") : NULL;
+    if (!fp) return -1;
+    for (size_t got; (got = fread(*out + n, 1, cap - 1 - n, fp)) > 0;) {
+        n += got;
+        if (n == cap - 1) {
+            char *bigger = realloc(*out, cap * 2);
+            if (!bigger) break;
+            *out = bigger;
+            cap *= 2;
+        }
+    }
+    (*out)[n] = '\0';
+    int st = pclose(fp);
+    return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+}
 
 double max_abs_diff(const float *a, const float *b, long n)
 {

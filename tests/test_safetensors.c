@@ -586,24 +586,6 @@ TEST(st_find_thousands)
     st_close(st);
 }
 
-/* Runs a shell command, capturing stdout into a malloc'd string; returns the exit status. */
-static int run_capture(const char *cmd, char **out)
-{
-    FILE *fp = popen(cmd, "r");
-    size_t cap = 1 << 16, n = 0;
-    *out = calloc(1, cap);
-    if (!fp) return -1;
-    for (size_t got; (got = fread(*out + n, 1, cap - 1 - n, fp)) > 0;) {
-        n += got;
-        if (n == cap - 1) {
-            cap *= 2;
-            *out = realloc(*out, cap);
-        }
-    }
-    (*out)[n] = 0;
-    int st = pclose(fp);
-    return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
-}
 
 TEST(st_mvla_inspect_cli)
 {
@@ -625,14 +607,14 @@ TEST(st_mvla_inspect_cli)
 
     char *out = NULL;
     snprintf(cmd, sizeof cmd, "'%s' inspect '%s'", bin, path);
-    CHECK(run_capture(cmd, &out) == 0);
+    CHECK(test_run_capture(cmd, &out) == 0);
     CHECK_MSG(strstr(out, "encoder.weight") && strstr(out, "head.bias") && strstr(out, "[3, 4]") &&
                   strstr(out, "19 parameters") && strstr(out, "hidden"),
               "table output:\n%s", out);
     free(out);
 
     snprintf(cmd, sizeof cmd, "'%s' --threads 1 inspect --json '%s'", bin, path);
-    CHECK(run_capture(cmd, &out) == 0);
+    CHECK(test_run_capture(cmd, &out) == 0);
     json_error_t err;
     json_t *root = json_loads(out, 0, &err);
     CHECK_MSG(root, "--json output does not parse: %s\n%s", err.text, out);
@@ -659,15 +641,15 @@ TEST(st_mvla_inspect_cli)
     tmp_path(bad, sizeof bad, "bad.safetensors");
     REQUIRE(write_text(bad, "garbage!garbage!"));
     snprintf(cmd, sizeof cmd, "'%s' inspect '%s' 2>&1", bin, bad);
-    CHECK(run_capture(cmd, &out) == 1);
+    CHECK(test_run_capture(cmd, &out) == 1);
     CHECK_MSG(strstr(out, "mvla: ") && strstr(out, bad), "error output: %s", out);
     free(out);
     snprintf(cmd, sizeof cmd, "'%s' no-such-command 2>&1", bin);
-    CHECK(run_capture(cmd, &out) == 2);
+    CHECK(test_run_capture(cmd, &out) == 2);
     CHECK(strstr(out, "unknown command") != NULL);
     free(out);
     snprintf(cmd, sizeof cmd, "'%s' --help", bin);
-    CHECK(run_capture(cmd, &out) == 0);
+    CHECK(test_run_capture(cmd, &out) == 0);
     CHECK(strstr(out, "inspect") != NULL);
     free(out);
 }
