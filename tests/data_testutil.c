@@ -107,3 +107,21 @@ int dt_run_mvla(const char *args, char *out, size_t n)
     free(text);
     return rc;
 }
+
+FrameCache *dt_make_cache(const char *const *names, const int *lengths, int n, int w, int h, const char *cache_name)
+{
+    char dir[512], path[600];
+    CacheSource src[16];
+    if (n > 16) return NULL;
+    dt_mkdir(dir, sizeof dir, test_tmpdir(), "eps");
+    for (int i = 0; i < n; i++) {
+        if (dt_write_episode(dir, names[i], lengths[i], 32, 18, (uint64_t)i + 1, i == 0 ? "Pass on the left side" : NULL))
+            return NULL;
+        src[i] = (CacheSource){names[i], NULL};
+    }
+    Preprocess p = {w, h, CROP_STRETCH, FILTER_AREA};
+    FrameCache *cache = NULL;
+    if (cache_open_or_build(&cache, dt_path(path, sizeof path, test_tmpdir(), cache_name), dir, src, n, &p, NULL, NULL))
+        return NULL;
+    return cache;
+}

@@ -3,7 +3,10 @@
 #ifndef MVLA_DATA_TESTUTIL_H
 #define MVLA_DATA_TESTUTIL_H
 
+#include "data/cache.h"
+
 #include <stddef.h>
+
 #include <stdint.h>
 
 /* A deterministic, textured BGR test image (smooth gradients plus a seeded pattern), so that
@@ -24,6 +27,10 @@ int dt_files_equal(const char *a, const char *b);
 int dt_system(const char *cmd);
 /* Runs `$MVLA_BIN args` with stdout and stderr captured into out (NUL-terminated, truncated to n);
  * returns the exit status, or -2 when MVLA_BIN is not set (the caller skips). */
+/* Writes n tiny episodes (names[i], lengths[i] frames of 32x18; the first with the instruction
+ * "Pass on the left side") into test_tmpdir()/eps and caches them at w x h (stretch, area) in
+ * test_tmpdir()/cache_name. NULL on failure. */
+FrameCache *dt_make_cache(const char *const *names, const int *lengths, int n, int w, int h, const char *cache_name);
 int dt_run_mvla(const char *args, char *out, size_t n);
 
 #endif

@@ -19,22 +19,7 @@ static const char *names[] = {
 };
 static const int lengths[] = {5, 7, 4};
 
-/* A cache of the three test episodes at BW x BH (the first with an explicit left instruction). */
-static FrameCache *make_cache(void)
-{
-    char dir[512], path[600];
-    dt_mkdir(dir, sizeof dir, test_tmpdir(), "eps");
-    CacheSource src[3];
-    for (int i = 0; i < 3; i++) {
-        if (dt_write_episode(dir, names[i], lengths[i], 32, 18, (uint64_t)i + 1, i == 0 ? "Pass on the left side" : NULL))
-            return NULL;
-        src[i] = (CacheSource){names[i], NULL};
-    }
-    Preprocess p = {BW, BH, CROP_STRETCH, FILTER_AREA};
-    FrameCache *c = NULL;
-    if (cache_open_or_build(&c, dt_path(path, sizeof path, test_tmpdir(), "b.cache"), dir, src, 3, &p, NULL, NULL)) return NULL;
-    return c;
-}
+static FrameCache *make_cache(void) { return dt_make_cache(names, lengths, 3, BW, BH, "b.cache"); }
 
 /* frames[b][j] of a batch equals cache frame (ep, t) unnormalised (mean 0, std 1). */
 static int window_frame_is(const Batch *b, int W, int i, int j, const FrameCache *c, int ep, int t)
