@@ -6,7 +6,6 @@
 #include "data/cache.h"
 
 #include <stddef.h>
-
 #include <stdint.h>
 
 /* A deterministic, textured BGR test image (smooth gradients plus a seeded pattern), so that

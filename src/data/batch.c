@@ -210,21 +210,9 @@ int batch_loader_new(BatchLoader **out, const FrameCache *c, const int *episodes
     l->c = c;
     l->o = *o;
     l->n_eps = n;
-    l->eps = malloc(sizeof(int) * (size_t)n);
-    l->instr_mirrored = calloc((size_t)n, sizeof(char *));
-    rc = l->eps && l->instr_mirrored ? MVLA_OK : mvla_fail(MVLA_ERR_NOMEM, "batches: out of memory");
+    rc = batch_episode_list(c, episodes, n, "batches", &l->eps, &l->instr_mirrored);
     long total = 0;
-    for (int k = 0; !rc && k < n; k++) {
-        int ci = episodes ? episodes[k] : k;
-        const CacheEpisode *ep = cache_episode(c, ci);
-        if (!ep) {
-            rc = mvla_fail(MVLA_ERR_ARG, "batches: episode index %d: expected 0..%d", ci, cache_num_episodes(c) - 1);
-            break;
-        }
-        l->eps[k] = ci;
-        if (!(l->instr_mirrored[k] = augment_swap_sides(ep->instruction))) rc = MVLA_ERR_NOMEM;
-        total += ep->num_frames;
-    }
+    for (int k = 0; !rc && k < n; k++) total += cache_episode(c, l->eps[k])->num_frames;
     if (!rc) {
         l->samples = malloc(sizeof(Sample) * (size_t)(total ? total : 1));
         l->order = malloc(sizeof(Sample) * (size_t)(total ? total : 1));
@@ -258,10 +246,7 @@ void batch_loader_free(BatchLoader *l)
     if (!l) return;
     prefetch_free(l->pf);
     for (int s = 0; s < 2; s++) free_slot(&l->slot[s]);
-    if (l->instr_mirrored)
-        for (int k = 0; k < l->n_eps; k++) free(l->instr_mirrored[k]);
-    free(l->instr_mirrored);
-    free(l->eps);
+    batch_episode_list_free(l->eps, l->instr_mirrored, l->n_eps);
     free(l->samples);
     free(l->order);
     free(l);
@@ -269,6 +254,30 @@ void batch_loader_free(BatchLoader *l)
 
 long batch_loader_num_samples(const BatchLoader *l) { return l->n_samples; }
 long batch_loader_num_batches(const BatchLoader *l) { return l->n_batches; }
+
+int batch_episode_list(const FrameCache *c, const int *episodes, int n, const char *who, int **eps, char ***mirrored)
+{
+    *eps = malloc(sizeof(int) * (size_t)n);
+    *mirrored = calloc((size_t)n, sizeof(char *));
+    if (!*eps || !*mirrored) return mvla_fail(MVLA_ERR_NOMEM, "%s: out of memory", who);
+    for (int k = 0; k < n; k++) {
+        int ci = episodes ? episodes[k] : k;
+        const CacheEpisode *ep = cache_episode(c, ci);
+        if (!ep)
+            return mvla_fail(MVLA_ERR_ARG, "%s: episode index %d: expected 0..%d", who, ci, cache_num_episodes(c) - 1);
+        (*eps)[k] = ci;
+        if (!((*mirrored)[k] = augment_swap_sides(ep->instruction))) return MVLA_ERR_NOMEM;
+    }
+    return MVLA_OK;
+}
+
+void batch_episode_list_free(int *eps, char **mirrored, int n)
+{
+    if (mirrored)
+        for (int k = 0; k < n; k++) free(mirrored[k]);
+    free(mirrored);
+    free(eps);
+}
 
 void batch_shuffle(void *items, long n, size_t elem_size, uint64_t seed, int epoch)
 {

@@ -72,6 +72,13 @@ int batch_loader_next(BatchLoader *l, const Batch **out);
 
 /* The per-sample seed: a well-mixed value of (seed, epoch, position in the epoch); the epoch's shuffle
  * uses position UINT64_MAX. */
+/* The episodes a loader draws from: (*eps)[k] = episodes[k] (or k when episodes is NULL), checked
+ * against the cache, and (*mirrored)[k] = that episode's instruction with left and right swapped
+ * (for mirrored samples). Both arrays are malloc'd; free with batch_episode_list_free. `who` names
+ * the caller in errors. */
+int batch_episode_list(const FrameCache *c, const int *episodes, int n, const char *who, int **eps, char ***mirrored);
+void batch_episode_list_free(int *eps, char **mirrored, int n);
+
 /* Shuffles n items of elem_size bytes in place (Fisher-Yates) with the RNG of (seed, epoch). */
 void batch_shuffle(void *items, long n, size_t elem_size, uint64_t seed, int epoch);
 uint64_t batch_seed_mix(uint64_t seed, uint64_t epoch, uint64_t pos);

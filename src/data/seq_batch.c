@@ -217,19 +217,7 @@ int seq_loader_new(SeqLoader **out, const FrameCache *c, const int *episodes, in
     l->o = *o;
     l->n_eps = n;
     l->max_frames = o->max_len + o->window - 1;
-    l->eps = malloc(sizeof(int) * (size_t)n);
-    l->instr_mirrored = calloc((size_t)n, sizeof(char *));
-    rc = l->eps && l->instr_mirrored ? MVLA_OK : mvla_fail(MVLA_ERR_NOMEM, "sequence batches: out of memory");
-    for (int k = 0; !rc && k < n; k++) {
-        int ci = episodes ? episodes[k] : k;
-        const CacheEpisode *ep = cache_episode(c, ci);
-        if (!ep) {
-            rc = mvla_fail(MVLA_ERR_ARG, "sequence batches: episode index %d: expected 0..%d", ci, cache_num_episodes(c) - 1);
-            break;
-        }
-        l->eps[k] = ci;
-        if (!(l->instr_mirrored[k] = augment_swap_sides(ep->instruction))) rc = MVLA_ERR_NOMEM;
-    }
+    rc = batch_episode_list(c, episodes, n, "sequence batches", &l->eps, &l->instr_mirrored);
     if (!rc) rc = make_segments(l);
     if (!rc && l->n_segs == 0)
         rc = mvla_fail(MVLA_ERR_ARG, "sequence batches: the chosen episodes have no samples (only start frames?)");
@@ -257,10 +245,7 @@ void seq_loader_free(SeqLoader *l)
     if (!l) return;
     prefetch_free(l->pf);
     for (int s = 0; s < 2; s++) free_slot(&l->slot[s]);
-    if (l->instr_mirrored)
-        for (int k = 0; k < l->n_eps; k++) free(l->instr_mirrored[k]);
-    free(l->instr_mirrored);
-    free(l->eps);
+    batch_episode_list_free(l->eps, l->instr_mirrored, l->n_eps);
     free(l->segs);
     free(l->order);
     free(l);
