@@ -370,6 +370,15 @@ static int setup_data(Run *r)
 }
 
 /* Model (with action statistics from the training split), optimiser, schedule, loaders. */
+
+/* The encoder's per-channel pixel mean and std, as the loaders take them. */
+static void pixel_normalisation(const TrainConfig *c, float mean[3], float std[3])
+{
+    for (int ch = 0; ch < 3; ch++) {
+        mean[ch] = (float)c->policy.encoder.pixel_mean[ch];
+        std[ch] = (float)c->policy.encoder.pixel_std[ch];
+    }
+}
 static int setup_model(Run *r)
 {
     const TrainConfig *c = &r->cfg;
@@ -413,10 +422,7 @@ static int setup_model(Run *r)
         so.chunk = c->policy.action.chunk;
         so.seed = t->seed;
         so.skip_start = t->skip_start;
-        for (int ch = 0; ch < 3; ch++) {
-            so.mean[ch] = (float)c->policy.encoder.pixel_mean[ch];
-            so.std[ch] = (float)c->policy.encoder.pixel_std[ch];
-        }
+        pixel_normalisation(c, so.mean, so.std);
         if (t->augment_on) so.aug = t->augment;
         if ((rc = seq_loader_new(&r->train_sq, r->cache, r->train_idx, r->n_train, &so)))
             return mvla_fail(rc, "train: training sequences: %s", mvla_error_message());
@@ -435,10 +441,7 @@ static int setup_model(Run *r)
         bo.chunk = c->policy.action.chunk;
         bo.seed = t->seed;
         bo.skip_start = t->skip_start;
-        for (int ch = 0; ch < 3; ch++) {
-            bo.mean[ch] = (float)c->policy.encoder.pixel_mean[ch];
-            bo.std[ch] = (float)c->policy.encoder.pixel_std[ch];
-        }
+        pixel_normalisation(c, bo.mean, bo.std);
         if (t->augment_on) bo.aug = t->augment;
         if ((rc = batch_loader_new(&r->train_ld, r->cache, r->train_idx, r->n_train, &bo)))
             return mvla_fail(rc, "train: training batches: %s", mvla_error_message());
