@@ -369,8 +369,6 @@ static int setup_data(Run *r)
     return 0;
 }
 
-/* Model (with action statistics from the training split), optimiser, schedule, loaders. */
-
 /* The encoder's per-channel pixel mean and std, as the loaders take them. */
 static void pixel_normalisation(const TrainConfig *c, float mean[3], float std[3])
 {
@@ -379,6 +377,8 @@ static void pixel_normalisation(const TrainConfig *c, float mean[3], float std[3
         std[ch] = (float)c->policy.encoder.pixel_std[ch];
     }
 }
+
+/* Model (with action statistics from the training split), optimiser, schedule, loaders. */
 static int setup_model(Run *r)
 {
     const TrainConfig *c = &r->cfg;
