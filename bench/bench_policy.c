@@ -115,8 +115,8 @@ static int bench_train(StudentPolicy *p, int threads, int B, int sequence)
 
 int main(int argc, char **argv)
 {
-    const char *defaults[] = {"configs/student.json", "configs/student-discrete.json",
-                              "configs/student-nohistory.json", "configs/student-concat.json"};
+    const char *defaults[] = {"configs/student.json", "configs/student-film.json",
+                              "configs/student-nohistory.json", "configs/student-continuous.json"};
     const char *paths[16];
     int n = 0;
     for (int i = 1; i < argc; i++) {

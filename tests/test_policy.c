@@ -74,8 +74,8 @@ TEST(policy_config_defaults_round_trip_and_presets)
     CHECK(memcmp(&a, &d, sizeof a) == 0);
     CHECK(d.encoder.n_blocks == 7 && d.n_film == 2 && d.film_stages[0] == 2 && d.film_stages[1] == 6);
     /* Every preset parses, and to_json -> parse gives the same config back. */
-    const char *presets[] = {"configs/student.json", "configs/student-discrete.json", "configs/student-nohistory.json",
-                             "configs/student-concat.json"};
+    const char *presets[] = {"configs/student.json", "configs/student-film.json", "configs/student-nohistory.json",
+                             "configs/student-continuous.json"};
     for (int i = 0; i < 4; i++) {
         CHECK_MSG(student_config_load(&a, presets[i]) == 0, "%s: %s", presets[i], mvla_error_message());
         char *json = student_config_to_json(&a);
@@ -85,13 +85,15 @@ TEST(policy_config_defaults_round_trip_and_presets)
         free(json);
     }
     REQUIRE(student_config_load(&a, "configs/student.json") == 0);
-    CHECK(strcmp(a.name, "student") == 0 && a.head.kind == HEAD_LSTM && a.action.kind == ACTION_CONTINUOUS);
-    REQUIRE(student_config_load(&a, "configs/student-discrete.json") == 0);
-    CHECK(a.action.kind == ACTION_DISCRETE);
+    CHECK(strcmp(a.name, "student") == 0 && a.head.kind == HEAD_LSTM && a.action.kind == ACTION_DISCRETE &&
+          a.fusion == FUSION_CONCAT);
+    CHECK_MSG(memcmp(&a, &d, sizeof a) == 0, "configs/student.json is not the built-in default written out");
+    REQUIRE(student_config_load(&a, "configs/student-continuous.json") == 0);
+    CHECK(a.action.kind == ACTION_CONTINUOUS);
     REQUIRE(student_config_load(&a, "configs/student-nohistory.json") == 0);
     CHECK(a.head.kind == HEAD_NONE && a.head.window == 1);
-    REQUIRE(student_config_load(&a, "configs/student-concat.json") == 0);
-    CHECK(a.fusion == FUSION_CONCAT);
+    REQUIRE(student_config_load(&a, "configs/student-film.json") == 0);
+    CHECK(a.fusion == FUSION_FILM);
     /* Block defaults: expand 4x the input, out = input; default FiLM stages follow the block count. */
     REQUIRE(student_config_parse(&a, "{\"encoder\": {\"stem_channels\": 8, \"blocks\": [{}, {\"out\": 16}, {}]}}",
                                  "blocks") == 0);
@@ -119,7 +121,7 @@ TEST(policy_config_errors_name_the_key)
         {"{\"head\": {\"kind\": \"none\", \"window\": 4}}", "head.window: head \"none\" looks at the current frame only"},
         {"{\"head\": {\"kind\": \"gru\"}}", "head.kind: expected one of \"none\", \"lstm\", \"transformer\""},
         {"{\"head\": {\"kind\": \"transformer\", \"heads\": 5}}", "head.heads: expected a divisor of feature_dim 128"},
-        {"{\"fusion\": {\"stages\": [7]}}", "fusion.stages[0]: expected a block index in 0..6"},
+        {"{\"fusion\": {\"kind\": \"film\", \"stages\": [7]}}", "fusion.stages[0]: expected a block index in 0..6"},
         {"{\"fusion\": {\"stages\": [1, 1]}}", "fusion.stages: block 1 appears twice"},
         {"{\"fusion\": {\"kind\": \"add\"}}", "fusion.kind: expected one of \"film\", \"concat\""},
         {"{\"action\": {\"loss\": \"l2\"}}", "action.loss: expected one of \"l1\", \"huber\", \"mse\""},
@@ -159,6 +161,7 @@ TEST(instruction_tokenizer_english_and_korean)
     StudentConfig c;
     student_config_default(&c);
     InstrConfig *ic = &c.instruction;
+    ic->ngram_min = 2, ic->ngram_max = 3; /* words, then n-grams up to max_tokens */
     InstrTokens a, b;
     REQUIRE(instr_tokenize(ic, LEFT, &a) == 0);
     REQUIRE(instr_tokenize(ic, RIGHT, &b) == 0);
@@ -387,9 +390,10 @@ static float train_left_right(StudentPolicy *p, int steps, float *y_eval, float 
 TEST(policy_learns_to_follow_left_right_instructions)
 {
     static const char *variants[] = {
-        "\"head\": {\"kind\": \"lstm\", \"window\": 2, \"hidden\": 16}, \"action\": {\"chunk\": 2}",
-        "\"head\": {\"kind\": \"lstm\", \"window\": 2, \"hidden\": 16}, \"action\": {\"chunk\": 2}, "
-        "\"fusion\": {\"kind\": \"concat\"}",
+        "\"head\": {\"kind\": \"lstm\", \"window\": 2, \"hidden\": 16}, \"action\": {\"chunk\": 2, "
+        "\"kind\": \"continuous\"}, \"fusion\": {\"kind\": \"film\"}",
+        "\"head\": {\"kind\": \"lstm\", \"window\": 2, \"hidden\": 16}, \"action\": {\"chunk\": 2, "
+        "\"kind\": \"continuous\"}",
         "\"head\": {\"kind\": \"none\", \"window\": 1, \"hidden\": 16}, \"action\": {\"chunk\": 2, "
         "\"kind\": \"discrete\"}",
     };
@@ -496,7 +500,8 @@ TEST(policy_temporal_ensembling_weights_older_chunks)
 {
     StudentPolicy p;
     REQUIRE(tiny_policy(&p, "\"head\": {\"kind\": \"lstm\", \"window\": 2, \"hidden\": 8}, "
-                            "\"action\": {\"chunk\": 3, \"ensemble\": true, \"ensemble_m\": 0.5}", 7) == 0);
+                            "\"action\": {\"chunk\": 3, \"kind\": \"continuous\", \"ensemble\": true, "
+                            "\"ensemble_m\": 0.5}", 7) == 0);
     randomize_policy(&p, 8);
     long fsz = 3L * 32 * 32;
     Tensor *seq = tensor_new_shape(2, 6, fsz);
@@ -764,7 +769,7 @@ TEST(policy_discrete_classes_and_action_stats)
     CHECK(student_action_class(&p, (float[]){0.8f, 0.02f, 0}) == action_key_index('w'));
     CHECK(student_action_class(&p, (float[]){1.0f, 0, 0.9f}) >= 0);
     student_free(&p);
-    REQUIRE(tiny_policy(&p, NULL, 23) == 0);
+    REQUIRE(tiny_policy(&p, "\"action\": {\"kind\": \"continuous\"}", 23) == 0);
     float acts[4 * 3] = {1.15f, 0, 0, 1.15f, 1.15f, 0, 0, -1.15f, 0, 1.15f, 0, 1.15f};
     REQUIRE(student_fit_action_stats(&p, acts, 4) == 0);
     CHECK_NEAR(p.action_mean->data[0], 0.8625, 1e-6);
@@ -783,7 +788,7 @@ TEST(policy_parameter_names_and_sizes)
 {
     StudentPolicy p;
     StudentConfig c;
-    REQUIRE(student_config_load(&c, "configs/student.json") == 0);
+    REQUIRE(student_config_load(&c, "configs/student-film.json") == 0);
     REQUIRE(student_init(&p, &c, 1) == 0);
     static const struct { const char *name; int trainable, decay; } expect[] = {
         {"encoder.stem.conv.weight", 1, 1},          {"encoder.stem.bn.weight", 1, 0},

@@ -28,7 +28,8 @@ static int rt_policy(StudentPolicy *p, uint64_t seed)
         "   \"blocks\": [{\"kernel\": 3, \"expand\": 16, \"out\": 16, \"stride\": 2},"
         "              {\"kernel\": 3, \"expand\": 32, \"out\": 16, \"stride\": 1}], \"final_channels\": 16},"
         " \"instruction\": {\"vocab\": 64, \"dim\": 8, \"hidden\": 16, \"out_dim\": 8, \"max_tokens\": 24},"
-        " \"head\": {\"kind\": \"lstm\", \"window\": 3, \"hidden\": 16}, \"action\": {\"chunk\": 2}}";
+        " \"head\": {\"kind\": \"lstm\", \"window\": 3, \"hidden\": 16},"
+        " \"action\": {\"chunk\": 2, \"kind\": \"continuous\"}}";
     StudentConfig c;
     int rc = student_config_parse(&c, json, "rt");
     if (!rc) rc = student_init(p, &c, seed);

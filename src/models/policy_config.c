@@ -56,7 +56,7 @@ void student_config_default(StudentConfig *c)
     c->feature_dim = 128;
     c->dropout = 0.1;
     EncoderConfig *e = &c->encoder;
-    e->input_width = 96, e->input_height = 96;
+    e->input_width = 64, e->input_height = 64;
     e->width_mult = 0.75;
     e->stem_channels = 16;
     e->stem_act = BLOCK_ACT_HARDSWISH;
@@ -71,13 +71,15 @@ void student_config_default(StudentConfig *c)
     memcpy(e->pixel_mean, mean, sizeof mean);
     memcpy(e->pixel_std, std, sizeof std);
     InstrConfig *in = &c->instruction;
-    *in = (InstrConfig){.encoder = INSTR_MEAN, .vocab = 2048, .max_tokens = 64, .ngram_min = 2, .ngram_max = 3,
+    *in = (InstrConfig){.encoder = INSTR_MEAN, .vocab = 2048, .max_tokens = 64, .ngram_min = 0, .ngram_max = 0,
                         .dim = 64, .hidden = 128, .out_dim = 64, .layers = 1, .heads = 2, .ff = 128};
-    c->fusion = FUSION_FILM;
+    /* Concatenation, not FiLM: FiLM ahead of training-mode batch norm learned the side of the
+     * instruction much more slowly (docs/ablation.md). The stages still default for a "film" config. */
+    c->fusion = FUSION_CONCAT;
     default_film_stages(c);
     c->head.kind = HEAD_LSTM;
-    c->head.window = 6, c->head.hidden = 128, c->head.layers = 1, c->head.heads = 4, c->head.ff = 256;
-    c->action.kind = ACTION_CONTINUOUS;
+    c->head.window = 16, c->head.hidden = 128, c->head.layers = 1, c->head.heads = 4, c->head.ff = 256;
+    c->action.kind = ACTION_DISCRETE; /* the teleop keys: cross-entropy learns them faster than L1 */
     c->action.chunk = 4;
     c->action.loss = LOSS_L1;
     c->action.huber_delta = 1.0, c->action.key_value = 1.15;

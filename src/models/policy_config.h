@@ -10,7 +10,7 @@
  *   feature_dim               [128] per-frame feature size after the neck (the temporal head's input)
  *   dropout                   [0.1] on per-frame features and on the head's output, 0..0.9
  *   encoder.                  MobileNet-class image encoder (src/models/mobilenet.h)
- *     input_width, input_height [96, 96] frame size in pixels, 16..1024
+ *     input_width, input_height [64, 64] frame size in pixels, 16..1024
  *     width_mult              [0.75] channel multiplier for stem and blocks, (0, 4]; channels are
  *                             round(c * width_mult) to a multiple of 8, never below 90% of it, at least 8
  *     stem_channels           [16] stem conv 3x3 stride 2 output channels (before width_mult)
@@ -35,24 +35,25 @@
  *     encoder                 ["mean"] "mean" (mean of token embeddings + MLP) or "transformer"
  *     vocab                   [2048] hash buckets (ids 0 and 1 are reserved), 16..1048576
  *     max_tokens              [64] tokens kept per instruction, 1..256
- *     ngram_min, ngram_max    [2, 3] code-point n-grams per word (0, 0: whole words only), 0..8
+ *     ngram_min, ngram_max    [0, 0] code-point n-grams per word (0, 0: whole words only), 0..8; n-grams
+ *                             help unseen inflections but dilute the side word in the mean
  *     dim                     [64] token embedding size
  *     hidden                  [128] the output MLP's hidden size
  *     out_dim                 [64] instruction embedding size
  *     layers, heads, ff       [1, 2, 128] the transformer encoder (encoder "transformer" only)
  *   fusion.
- *     kind                    ["film"] "film" (the instruction scales and shifts encoder channels) or
+ *     kind                    ["concat"] "film" (the instruction scales and shifts encoder channels) or
  *                             "concat" (the instruction embedding is concatenated to the pooled feature)
  *     stages                  [the middle block and the last: {n/2 - 1, n - 1}] block indices (0-based)
  *                             whose outputs FiLM modulates, 1..8 distinct values (film only)
  *   head.                     temporal head over a window of frames
  *     kind                    ["lstm"] "none" (MLP on the current frame), "lstm", "transformer" (causal)
- *     window                  [6] frames per window W, 1..64 ("none" needs 1)
+ *     window                  [16] frames per window W, 1..64 ("none" needs 1)
  *     hidden                  [128] MLP / LSTM hidden size
  *     layers                  [1] LSTM or transformer layers, 1..8
  *     heads, ff               [4, 256] transformer attention heads (dividing feature_dim) and MLP size
  *   action.
- *     kind                    ["continuous"] "continuous" (K x 3 values, tanh, normalised units) or
+ *     kind                    ["discrete"] "continuous" (K x 3 values, tanh, normalised units) or
  *                             "discrete" (K x 11 logits over the teleop keys)
  *     chunk                   [4] future actions predicted per step K, 1..64
  *     loss                    ["l1"] continuous: "l1", "huber" or "mse"
