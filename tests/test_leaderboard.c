@@ -48,12 +48,12 @@ static int fake_run(const char *runs, const char *name, int best, double test_ma
                                 " \"parameters\": 12345, \"model_bytes\": 2097152, \"features\": \"32x16 film lstm\"}", name);
     if ((rc = put(dir, "run.json", text))) return rc;
     if (test_mae >= 0) {
-        snprintf(text, sizeof text, "{\"split\": \"test\", \"overall\": {\"mae\": %g}, \"instruction_test\": {\"follow\": 0.9}}",
-                 test_mae);
+        snprintf(text, sizeof text, "{\"split\": \"test\", \"overall\": {\"mae\": %g, \"perfect_match\": 0.8}, "
+                 "\"instruction_test\": {\"follow\": 0.9}}", test_mae);
         if ((rc = put(dir, "eval.json", text))) return rc;
     }
     if (success >= 0) {
-        snprintf(text, sizeof text, "{\"overall\": {\"success_rate\": %g, \"adherence\": 1}}", success);
+        snprintf(text, sizeof text, "{\"overall\": {\"success_rate\": %g, \"adherence\": 0.75}}", success);
         if ((rc = put(dir, "sim_eval.json", text))) return rc;
     }
     return 0;
@@ -96,7 +96,9 @@ TEST(leaderboard_ranks_runs_and_writes_both_files)
     snprintf(path, sizeof path, "%s/leaderboard.html", runs);
     REQUIRE(file_read_all(path, &html, &n) == 0);
     CHECK(strstr(md, "| rank | model | test MAE |") && strstr(md, "closed-loop success"));
-    CHECK(strstr(md, "| 1 | delta | 0.2000 |") && strstr(md, "| 3 | beta | 0.3000 | 1.0000 | 0.5000 | 3 | 2.0 MiB | 12345 |"));
+    CHECK(strstr(md, "| 1 | delta | 0.2000 |") &&
+          strstr(md, "| 3 | beta | 0.3000 | 80.0% | 1.0000 | 0.5000 | 3 | 2.0 MiB | 12345 |"));
+    CHECK(strstr(md, "| 90.0% | 50.0% | 75.0% |")); /* beta: follow, closed-loop success, adherence */
     CHECK(strstr(md, "| 4 | gamma | - |"));
     char *p1 = strstr(md, "| 1 | delta"), *p2 = strstr(md, "| 2 | alpha");
     CHECK(p1 && p2 && p1 < p2);
@@ -115,7 +117,7 @@ TEST(leaderboard_ranks_runs_and_writes_both_files)
     REQUIRE(fake_run(runs2, "solo", 1, 0.4, -1) == 0);
     REQUIRE(leaderboard_scan(&lb, runs2) == 0);
     char *text = leaderboard_markdown(&lb);
-    CHECK(text && !strstr(text, "closed-loop") && strstr(text, "| 1 | solo | 0.4000 |"));
+    CHECK(text && !strstr(text, "closed-loop") && !strstr(text, "adherence") && strstr(text, "| 1 | solo | 0.4000 |"));
     free(text);
     leaderboard_free(&lb);
 

@@ -82,7 +82,7 @@ static int read_run(LeaderboardRow *r, const char *runs_dir, const char *name)
 {
     char path[4096];
     memset(r, 0, sizeof *r);
-    r->test_mae = r->instr_follow = r->val_loss = r->train_loss = r->val_mae = NAN;
+    r->test_mae = r->key_match = r->instr_follow = r->val_loss = r->train_loss = r->val_mae = NAN;
     r->sim_success = r->sim_adherence = NAN;
     r->parameters = r->model_bytes = -1;
     if (!(r->dir = strdup(name))) return mvla_fail(MVLA_ERR_NOMEM, "leaderboard: out of memory");
@@ -141,6 +141,7 @@ static int read_run(LeaderboardRow *r, const char *runs_dir, const char *name)
         const char *split = json_string_value(json_object_get(ev, "split"));
         if (split && strcmp(split, "test") == 0) {
             r->test_mae = num_at(ev, "overall", "mae");
+            r->key_match = num_at(ev, "overall", "perfect_match");
             r->instr_follow = num_at(ev, "instruction_test", "follow");
         }
         json_decref(ev);
@@ -255,15 +256,17 @@ static void md_text(StrBuf *b, const char *s)
     }
 }
 
-static const char *const HEADERS[] = {"rank", "model", "test MAE", "val loss", "train loss", "epochs", "size",
-                                      "parameters", "dataset", "features", "instruction follow", "closed-loop success"};
-#define N_HEADERS 12
+/* The last two (closed loop) only when some run has sim_eval.json. */
+static const char *const HEADERS[] = {"rank",     "model",      "test MAE", "key match", "val loss",
+                                      "train loss", "epochs",   "size",      "parameters", "dataset",
+                                      "features", "instruction follow", "closed-loop success", "adherence"};
+#define N_HEADERS 14
 
 /* The cells of row i in order (format: 0 markdown, 1 html). */
 static void row_cells(StrBuf *b, const Leaderboard *lb, int i, int html)
 {
     const LeaderboardRow *r = &lb->rows[i];
-    int cols = lb->has_sim ? N_HEADERS : N_HEADERS - 1;
+    int cols = lb->has_sim ? N_HEADERS : N_HEADERS - 2;
     for (int c = 0; c < cols; c++) {
         strbuf_puts(b, html ? "<td>" : "| ");
         switch (c) {
@@ -273,15 +276,17 @@ static void row_cells(StrBuf *b, const Leaderboard *lb, int i, int html)
             else md_text(b, r->dir);
             break;
         case 2: cell_num(b, r->test_mae, "%.4f"); break;
-        case 3: cell_num(b, r->val_loss, "%.4f"); break;
-        case 4: cell_num(b, r->train_loss, "%.4f"); break;
-        case 5: strbuf_printf(b, "%d", r->epochs); break;
-        case 6: cell_bytes(b, r->model_bytes); break;
-        case 7: cell_long(b, r->parameters); break;
-        case 8: html ? strbuf_xml(b, r->dataset) : md_text(b, r->dataset); break;
-        case 9: html ? strbuf_xml(b, r->features) : md_text(b, r->features); break;
-        case 10: cell_pct(b, r->instr_follow); break;
-        case 11: cell_pct(b, r->sim_success); break;
+        case 3: cell_pct(b, r->key_match); break;
+        case 4: cell_num(b, r->val_loss, "%.4f"); break;
+        case 5: cell_num(b, r->train_loss, "%.4f"); break;
+        case 6: strbuf_printf(b, "%d", r->epochs); break;
+        case 7: cell_bytes(b, r->model_bytes); break;
+        case 8: cell_long(b, r->parameters); break;
+        case 9: html ? strbuf_xml(b, r->dataset) : md_text(b, r->dataset); break;
+        case 10: html ? strbuf_xml(b, r->features) : md_text(b, r->features); break;
+        case 11: cell_pct(b, r->instr_follow); break;
+        case 12: cell_pct(b, r->sim_success); break;
+        case 13: cell_pct(b, r->sim_adherence); break;
         }
         strbuf_puts(b, html ? "</td>" : " ");
     }
@@ -292,7 +297,7 @@ char *leaderboard_markdown(const Leaderboard *lb)
 {
     StrBuf b;
     strbuf_init(&b);
-    int cols = lb->has_sim ? N_HEADERS : N_HEADERS - 1;
+    int cols = lb->has_sim ? N_HEADERS : N_HEADERS - 2;
     strbuf_printf(&b, "# Leaderboard: %s\n\n", lb->runs_dir);
     strbuf_puts(&b, "Ranked by test MAE (raw units: m/s, rad/s; lower is better)");
     strbuf_puts(&b, lb->has_sim ? ", then closed-loop success" : "");
@@ -310,7 +315,7 @@ char *leaderboard_html(const Leaderboard *lb)
 {
     StrBuf b;
     strbuf_init(&b);
-    int cols = lb->has_sim ? N_HEADERS : N_HEADERS - 1;
+    int cols = lb->has_sim ? N_HEADERS : N_HEADERS - 2;
     strbuf_puts(&b, "<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"><title>mvla leaderboard</title>\n<style>\n"
                     "body{font-family:sans-serif;margin:2em;color:#222}table{border-collapse:collapse}"
                     "td,th{border:1px solid #ccc;padding:4px 8px;text-align:right}td:nth-child(2),td:nth-child(9),"

@@ -17,7 +17,7 @@
 typedef struct {
     char *dir;            /* the run folder's name */
     char *model;          /* the policy's name */
-    double test_mae, instr_follow;           /* NaN when eval.json is absent (or not on "test") */
+    double test_mae, key_match, instr_follow; /* NaN when eval.json is absent (or not on "test") */
     double val_loss, train_loss, val_mae;    /* at the best epoch (NaN if unknown) */
     int epochs, best_epoch;
     long parameters, model_bytes;            /* -1 if unknown */
