@@ -1,48 +1,81 @@
 #!/usr/bin/env bash
 # make demo: mvla's main job on built-in data, on a fresh machine with nothing but the project.
-#   simulate 72 episodes like the original dataset -> check -> split 70/20/10 -> cache
-#   -> train the default student -> offline eval on the test split -> closed-loop eval in the
-#   simulator -> policy step benchmark -> leaderboard.
-# Environment: MVLA_DEMO_OUT (default demo-out), MVLA_DEMO_EPOCHS (default 15),
-#              MVLA_DEMO_EPISODES (default 72), MVLA_DEMO_ROLLOUTS (default 2 per cell).
+#   simulate 72 episodes like the original dataset, and a larger set -> check -> split 70/20/10
+#   -> train the default student on each (side by side, one core each) -> offline eval on the test
+#   splits -> closed-loop eval in the simulator -> policy step benchmark -> leaderboard.
+# Environment: MVLA_DEMO_OUT (default demo-out), MVLA_DEMO_EPOCHS (default: the preset's 60),
+#              MVLA_DEMO_EPISODES (default 72), MVLA_DEMO_LARGE (default 500; 0: skip the larger set),
+#              MVLA_DEMO_ROLLOUTS (default 4 per scenario x side x distance cell).
 set -euo pipefail
 mvla=${1:-build/mvla}
 build=$(dirname "$mvla")
 out=${MVLA_DEMO_OUT:-demo-out}
-epochs=${MVLA_DEMO_EPOCHS:-15}
+epochs=${MVLA_DEMO_EPOCHS:-}
 episodes=${MVLA_DEMO_EPISODES:-72}
-rollouts=${MVLA_DEMO_ROLLOUTS:-2}
-run=$out/runs/student
-mkdir -p "$out/runs"
+large=${MVLA_DEMO_LARGE:-500}
+rollouts=${MVLA_DEMO_ROLLOUTS:-4}
+runs=$out/runs
+mkdir -p "$runs"
 step() { printf '\n== %s\n' "$*"; }
 
-step "1/8 simulate $episodes expert episodes (mvla sim generate)"
-"$mvla" sim generate -o "$out/episodes" -n "$episodes" --seed 1
+# Datasets: name, folder, episode count. The large set's first episodes are the small set's.
+sets=("student-${episodes}ep")
+dirs=("$out/episodes")
+counts=("$episodes")
+if [ "$large" -gt 0 ]; then
+  sets+=("student-${large}ep"); dirs+=("$out/episodes-$large"); counts+=("$large")
+fi
 
-step "2/8 check the dataset (mvla data check)"
-"$mvla" data check "$out/episodes"
-"$mvla" data info "$out/episodes" | head -12
+step "1/8 simulate ${counts[*]} expert episodes (mvla sim generate)"
+for i in "${!sets[@]}"; do
+  "$mvla" sim generate -o "${dirs[$i]}" -n "${counts[$i]}" --seed 1
+done
+
+step "2/8 check the datasets (mvla data check)"
+for d in "${dirs[@]}"; do "$mvla" data check "$d"; done
+"$mvla" data info "${dirs[0]}" | head -12
 
 step "3/8 split 70/20/10 by episode, stratified by scenario and side (mvla data split)"
-"$mvla" data split "$out/episodes" -o "$out/split.json" --seed 1
+for d in "${dirs[@]}"; do "$mvla" data split "$d" -o "$d.split.json" --seed 1 | tail -1; done
 
-step "4/8 train the default student, $epochs epochs (mvla train; builds the frame cache first)"
-rm -rf "$run"
-"$mvla" train --data "$out/episodes" --manifest "$out/split.json" --out "$run" --preset student \
-  --epochs "$epochs" --seed 1
+# The same number of optimiser steps on each set: 60 epochs of the small set.
+train_epochs() {
+  if [ -n "$epochs" ]; then echo "$epochs"; return; fi
+  echo $(( 60 * episodes / $1 > 1 ? 60 * episodes / $1 : 1 ))
+}
 
-step "5/8 offline evaluation on the test split (mvla eval)"
-"$mvla" eval "$run/checkpoints/best.safetensors" --data "$out/episodes" --manifest "$out/split.json"
+step "4/8 train the default student on each set, one core each (mvla train; builds the frame cache first)"
+pids=()
+for i in "${!sets[@]}"; do
+  run=$runs/${sets[$i]}
+  rm -rf "$run"
+  train=("$mvla" --threads 1 train --data "${dirs[$i]}" --manifest "${dirs[$i]}.split.json" --out "$run"
+         --preset student --epochs "$(train_epochs "${counts[$i]}")" --seed 1)
+  # The first run shows its progress; the others write theirs to OUT/<run>.log.
+  if [ "$i" -eq 0 ]; then "${train[@]}" & else "${train[@]}" > "$out/${sets[$i]}.log" 2>&1 & fi
+  pids+=($!)
+done
+for p in "${pids[@]}"; do wait "$p"; done
+for i in "${!sets[@]}"; do if [ "$i" -gt 0 ]; then echo "-- ${sets[$i]}"; tail -3 "$out/${sets[$i]}.log"; fi; done
+
+step "5/8 offline evaluation on the test splits (mvla eval)"
+for i in "${!sets[@]}"; do
+  echo "-- ${sets[$i]}"
+  "$mvla" eval "$runs/${sets[$i]}/checkpoints/best.safetensors" --data "${dirs[$i]}" --manifest "${dirs[$i]}.split.json"
+done
 
 step "6/8 closed-loop evaluation in the simulator, $rollouts rollouts per cell (mvla sim eval)"
-"$mvla" sim eval --model "$run/checkpoints/best.safetensors" --rollouts "$rollouts" --seed 7 \
-  --json "$run/sim_eval.json" --svg "$run/sim_eval.svg"
+for s in "${sets[@]}"; do
+  echo "-- $s"
+  "$mvla" sim eval --model "$runs/$s/checkpoints/best.safetensors" --rollouts "$rollouts" --seed 7 --target cup \
+    --json "$runs/$s/sim_eval.json" --svg "$runs/$s/sim_eval.svg"
+done
 
 step "7/8 policy step benchmark (bench_policy)"
 make -s "$build/bench/bench_policy" >/dev/null
-"$build/bench/bench_policy" --quick
+"$build/bench/bench_policy" --quick configs/student.json
 
 step "8/8 leaderboard (mvla leaderboard)"
-"$mvla" leaderboard "$out/runs"
+"$mvla" leaderboard "$runs"
 echo
-echo "run folder: $run (curves.svg, metrics.jsonl, checkpoints/); leaderboard: $out/runs/leaderboard.html"
+echo "run folders: $runs/* (curves.svg, metrics.jsonl, checkpoints/, sim_eval.svg); leaderboard: $runs/leaderboard.html"
