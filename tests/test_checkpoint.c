@@ -6,6 +6,7 @@
 #include "base/file.h"
 
 #include <stdio.h>
+#include <sys/stat.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -212,4 +213,18 @@ TEST(checkpoint_load_errors)
 
     optim_free(oa);
     params_free(&a, 1);
+}
+
+TEST(file_make_dirs_creates_parents)
+{
+    char path[512], file[600];
+    snprintf(path, sizeof path, "%s/a/b/c", test_tmpdir());
+    REQUIRE(file_make_dirs(path) == 0);
+    REQUIRE(file_make_dirs(path) == 0); /* existing: fine */
+    struct stat st;
+    CHECK(stat(path, &st) == 0 && S_ISDIR(st.st_mode));
+    snprintf(file, sizeof file, "%s/f", path);
+    REQUIRE(file_write_atomic(file, "x", 1) == 0);
+    snprintf(file, sizeof file, "%s/f/g", path);
+    CHECK(file_make_dirs(file) == MVLA_ERR_IO && strstr(mvla_error_message(), "/a/b/c/f"));
 }

@@ -142,3 +142,23 @@ int file_write_atomic(const char *path, const void *data, size_t size)
     }
     return atomic_commit(&f);
 }
+
+int file_make_dirs(const char *path)
+{
+    char buf[4096];
+    size_t n = strlen(path);
+    if (n == 0 || n >= sizeof buf) return mvla_fail(MVLA_ERR_ARG, "%s: expected a directory path of 1..4095 bytes", path);
+    memcpy(buf, path, n + 1);
+    for (size_t i = 1; i <= n; i++) {
+        if (buf[i] != '/' && buf[i] != 0) continue;
+        char c = buf[i];
+        buf[i] = 0;
+        struct stat st;
+        if (mkdir(buf, 0777) != 0 && errno != EEXIST)
+            return mvla_fail(MVLA_ERR_IO, "%s: cannot create the directory: %s", buf, strerror(errno));
+        if (stat(buf, &st) != 0 || !S_ISDIR(st.st_mode))
+            return mvla_fail(MVLA_ERR_IO, "%s: cannot create the directory: a file of that name exists", buf);
+        buf[i] = c;
+    }
+    return 0;
+}

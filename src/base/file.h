@@ -33,4 +33,7 @@ void atomic_abort(AtomicFile *f);
 /* Writes a buffer to path atomically. */
 int file_write_atomic(const char *path, const void *data, size_t size);
 
+/* Creates the directory and any missing parents (mkdir -p); an existing directory is fine. */
+int file_make_dirs(const char *path);
+
 #endif

@@ -3,6 +3,7 @@
 #include "train/trainer.h"
 
 #include "base/error.h"
+#include "base/file.h"
 #include "base/threads.h"
 #include "data/split.h"
 #include "train/evaluate.h"
@@ -37,7 +38,7 @@ static int train_folds(const TrainOptions *o, TrainResult *res)
     if (K != o->folds)
         return mvla_fail(MVLA_ERR_ARG, "manifest %s has %d folds, --folds asked for %d (make it with `mvla data split "
                          "--folds %d`)", o->manifest, K, o->folds, o->folds);
-    if ((rc = train_make_dir(o->out_dir))) return rc;
+    if ((rc = file_make_dirs(o->out_dir))) return rc;
     char cache_default[TRAIN_PATH_LEN];
     if ((rc = train_join(cache_default, o->out_dir, "frames.cache"))) return rc;
     double *val = malloc(sizeof(double) * (size_t)K), *test = malloc(sizeof(double) * (size_t)K);
