@@ -3,6 +3,7 @@
 #   make check       runs the tests once (SAN=1: under ASan+UBSan, in build-san/)
 #   make demo        the main job on built-in data
 #   make bench       benchmarks
+#   make bench-peers mvla vs PyTorch on the default student (needs scripts/install-deps.sh dev)
 #   make fuzz        builds the safetensors fuzz target (clang + libFuzzer)
 #   make install     library, include/mvla.h and mvla.pc under PREFIX (default /usr/local)
 CC ?= cc
@@ -21,7 +22,8 @@ HDF5_LIBS := $(shell pkg-config --libs hdf5 2>/dev/null || echo -lhdf5)
 STB_CFLAGS := $(shell pkg-config --cflags stb 2>/dev/null || echo -I/usr/include/stb)
 CFLAGS := -std=c11 -D_GNU_SOURCE -Wall -Wextra -fopenmp $(OPT) -Isrc -Iinclude $(BLAS_CFLAGS) $(HDF5_CFLAGS) \
   $(STB_CFLAGS) -MMD -MP
-LDLIBS := $(BLAS_LIBS) $(HDF5_LIBS) -lstb -ljansson -lpthread -lm
+V4L2_LIBS := $(shell pkg-config --libs libv4l2 2>/dev/null || echo -lv4l2)
+LDLIBS := $(BLAS_LIBS) $(HDF5_LIBS) $(V4L2_LIBS) -lstb -ljansson -lpthread -lm
 LDFLAGS := -fopenmp $(OPT)
 
 LIB_SRC := $(shell find src -name '*.c' -not -path 'src/cli/*' | sort)
@@ -73,6 +75,13 @@ demo: deps
 
 bench: deps $(BENCH_BIN)
 	@for b in $(BENCH_BIN); do echo "== $$b"; $$b || exit 1; done
+
+# mvla vs its PyTorch peer on the default student (bench/peers/run_student_peer.sh): outputs checked
+# equal, then steps/s ratios at 1 and 2 threads.
+.PHONY: bench-peers
+bench-peers: $(BUILD)/mvla
+	@scripts/install-deps.sh dev
+	BUILD=$(BUILD) bench/peers/run_student_peer.sh
 
 FUZZ_SRC := src/io/safetensors.c src/base/error.c src/base/file.c src/base/arena.c src/base/rng.c src/tensor/tensor.c
 fuzz: $(FUZZ_SRC) tests/fuzz/fuzz_safetensors.c

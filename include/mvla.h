@@ -65,6 +65,16 @@ int mvla_chunk_size(const mvla_model *m);
 /* The model's |action| bounds per axis (raw units). */
 void mvla_action_limits(const mvla_model *m, float limits[3]);
 void mvla_close(mvla_model *m);
+
+/* Where the time of mvla_step went, summed over the steps since mvla_open (for profiling). */
+typedef struct {
+    long steps;
+    double preprocess_s;   /* resize, channel order, pixel normalisation (all but the network) */
+    double encoder_s;      /* the image encoder on the new frame */
+    double head_s;         /* the temporal head over the window, and the action decoding */
+} mvla_timing;
+int mvla_get_timing(const mvla_model *m, mvla_timing *out);
+
 /* The calling thread's last error message ("" if none). */
 const char *mvla_last_error(void);
 /* A short name for a status code ("ok", "io", "format", ...). */

@@ -7,7 +7,7 @@
 #                    and to run the peer benchmarks in bench/.
 set -u
 profile=${1:-build}
-pkgs="build-essential pkg-config libopenblas-openmp-dev libjansson-dev libhdf5-dev libstb-dev python3-h5py"
+pkgs="build-essential pkg-config libopenblas-openmp-dev libjansson-dev libhdf5-dev libstb-dev libv4l-dev python3-h5py"
 if [ "$profile" = dev ]; then
   pkgs="$pkgs python3-torch python3-numpy python3-pil"
 fi

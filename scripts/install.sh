@@ -11,6 +11,7 @@ cd "$(dirname "$0")/.."
 VERSION=$(git describe --tags --always 2>/dev/null || echo 0.1)
 blas_libs=$(pkg-config --libs openblas 2>/dev/null || echo -lopenblas)
 hdf5_libs=$(pkg-config --libs hdf5 2>/dev/null || echo -lhdf5)
+v4l2_libs=$(pkg-config --libs libv4l2 2>/dev/null || echo -lv4l2)
 stb_cflags=$(pkg-config --cflags stb 2>/dev/null || echo -I/usr/include/stb)
 install -d "$PREFIX/lib/pkgconfig" "$PREFIX/include"
 install -m 644 "$BUILD/libmvla.a" "$PREFIX/lib/libmvla.a"
@@ -25,7 +26,7 @@ Name: mvla
 Description: run mvla vision-language-action policies (model files from mvla export)
 Version: $VERSION
 Cflags: -I\${includedir} $stb_cflags
-Libs: -L\${libdir} -lmvla -fopenmp $blas_libs $hdf5_libs -lstb -ljansson -lpthread -lm
+Libs: -L\${libdir} -lmvla -fopenmp $blas_libs $hdf5_libs $v4l2_libs -lstb -ljansson -lpthread -lm
 PC
 install -m 644 "$tmp" "$PREFIX/lib/pkgconfig/mvla.pc"
 rm -f "$tmp"

@@ -7,7 +7,7 @@
 #include "base/error.h"
 #include "base/file.h"
 #include "base/progress.h"
-#include "runtime/student_adapter.h"
+#include "runtime/model_policy.h"
 #include "sim/baselines.h"
 #include "sim/eval.h"
 #include "sim/expert.h"
@@ -30,7 +30,8 @@ static void sim_usage(FILE *fp)
             "      --variant-frac F     share of 'variant' episodes (default 0.5; the rest 'core')\n"
             "  mvla sim eval [--policy P | --model FILE] [--rollouts R] [--json OUT] [--svg OUT] [options]\n"
             "      --policy P           expert (default), expert-variant, expert-no-instruction, forward, random\n"
-            "      --model FILE         a trained model file (mvla train's .safetensors): the policy under test\n"
+            "      --model FILE         a trained model: a checkpoint of mvla train or a model file of mvla export\n"
+            "                           (the student or a CLIP head): the policy under test\n"
             "      --rollouts R         rollouts per scenario x side x distance cell (default 4)\n"
             "      --max-steps N        key presses before a timeout (default 40)\n"
             "  mvla sim snapshot -o DIR [options]          DIR/<lighting>.png: frames of one expert episode\n"
@@ -235,7 +236,7 @@ static void print_table(const SimEvalResult *r)
 static int make_policy(const SimArgs *a, SimEnv *env, Policy *p)
 {
     SimExpertOptions opt = {SIM_EXPERT_CORE, 0};
-    if (a->model) return student_policy_open(p, a->model);
+    if (a->model) return model_policy_open(p, a->model);
     if (strcmp(a->policy, "expert") == 0) return sim_expert_policy(p, env, &opt);
     if (strcmp(a->policy, "expert-variant") == 0) {
         opt.style = SIM_EXPERT_VARIANT;

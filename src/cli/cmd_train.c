@@ -21,7 +21,11 @@ static void usage(FILE *fp)
             "  checkpoints/last.safetensors}. best.safetensors is the model file for `mvla eval`.\n"
             "options:\n"
             "  --config FILE      training config JSON {\"preset\", \"policy\", \"train\", \"data\"} (src/train/train_config.h)\n"
-            "  --preset NAME      without --config: \"student\" (default) or \"tiny\"\n"
+            "  --preset NAME      without --config: \"student\" (default), \"tiny\", or a head on a frozen CLIP\n"
+            "                     backbone: \"clip-mlp\" (Simple CLIP), \"clip-lstm\", \"clip-aug\" (augmented copies),\n"
+            "                     \"clip-resampler\" (Enhanced: resampler + CLIP normalisation)\n"
+            "  --backbone DIR     the clip-* presets' Hugging Face CLIP folder (config.json, model.safetensors,\n"
+            "                     vocab.json, merges.txt); its features are computed once into CACHE.features/\n"
             "  --epochs N  --batch-size N  --lr X  --weight-decay X  --warmup FRACTION  --clip X\n"
             "  --patience N  --seed N      override the config's train.* values\n"
             "  --cache PATH       frame cache (default RUN/frames.cache; rebuilt when the sources change)\n"
@@ -35,8 +39,8 @@ static void usage(FILE *fp)
 }
 
 typedef struct {
-    Progress bar;
-    int started, quiet, fold;
+    Progress bar, feat;
+    int started, quiet, fold, feat_started;
     long first_step;
     char label[32];
 } Ui;
@@ -56,6 +60,19 @@ static void on_step(void *ctx, const TrainProgress *p)
     char extra[96];
     snprintf(extra, sizeof extra, "epoch %d/%d loss %.4f lr %.2e", p->epoch, p->epochs, p->loss, p->lr);
     progress_update(&u->bar, p->step - u->first_step, extra);
+}
+
+static void on_features(void *ctx, long done, long total)
+{
+    Ui *u = ctx;
+    if (u->quiet) return;
+    if (!u->feat_started) progress_start(&u->feat, "backbone features", total, "frame");
+    u->feat_started = 1;
+    progress_update(&u->feat, done, NULL);
+    if (done >= total) {
+        progress_finish(&u->feat);
+        u->feat_started = 0;
+    }
 }
 
 static void on_epoch(void *ctx, const TrainEpochInfo *e)
@@ -119,6 +136,7 @@ int cmd_train(int argc, char **argv)
         else if (!strcmp(a, "--config")) o.config_path = v;
         else if (!strcmp(a, "--preset")) o.preset = v;
         else if (!strcmp(a, "--cache")) o.cache_path = v;
+        else if (!strcmp(a, "--backbone")) o.backbone = v;
         else if (!strcmp(a, "--epochs")) bad = parse_long(a, v, 1, 100000, &n), o.epochs = (int)n;
         else if (!strcmp(a, "--batch-size")) bad = parse_long(a, v, 1, 4096, &n), o.batch_size = (int)n;
         else if (!strcmp(a, "--patience")) bad = parse_long(a, v, 0, 100000, &n), o.patience = (int)n;
@@ -143,9 +161,9 @@ int cmd_train(int argc, char **argv)
         usage(stderr);
         return 2;
     }
-    if (o.resume && (o.config_path || o.preset || o.epochs >= 0 || o.batch_size >= 0 || o.patience >= 0 || o.seed >= 0 ||
-                     o.lr >= 0 || o.weight_decay >= 0 || o.warmup >= 0 || o.clip >= 0)) {
-        fprintf(stderr, "mvla train: --resume continues with RUN/config.json: --config, --preset and the train.* "
+    if (o.resume && (o.config_path || o.preset || o.backbone || o.epochs >= 0 || o.batch_size >= 0 || o.patience >= 0 ||
+                     o.seed >= 0 || o.lr >= 0 || o.weight_decay >= 0 || o.warmup >= 0 || o.clip >= 0)) {
+        fprintf(stderr, "mvla train: --resume continues with RUN/config.json: --config, --preset, --backbone and the train.* "
                         "overrides cannot be combined with it\n");
         return 2;
     }
@@ -155,6 +173,7 @@ int cmd_train(int argc, char **argv)
     }
     o.on_step = on_step;
     o.on_epoch = on_epoch;
+    o.on_features = on_features;
     o.cb_ctx = &ui;
     TrainResult r;
     int rc = train_run(&o, &r);

@@ -25,7 +25,9 @@ static const Command commands[] = {
     {"eval", cmd_eval, "offline metrics of a model on a split: MAE, RMSE, thresholds, PM, DA, instruction test"},
     {"leaderboard", cmd_leaderboard, "rank run folders by test MAE and closed-loop success (Markdown + HTML)"},
     {"export", cmd_export, "write a deployable model file from a training checkpoint"},
-    {"run", cmd_run, "run a model file on an episode or an image folder: one JSON action line per frame"},
+    {"quantize", cmd_quantize, "int8 post-training quantisation of a model file, calibrated on cached frames"},
+    {"run", cmd_run, "run a model file on an episode, an image folder or a camera: one JSON action line per frame"},
+    {"bench", cmd_bench, "speed of model files: latency percentiles, steps/s, per-stage time, peak RSS"},
     {"backbone", cmd_backbone, "run a Hugging Face backbone folder on inputs; tokenize text"},
 };
 #define N_COMMANDS ((int)(sizeof commands / sizeof commands[0]))

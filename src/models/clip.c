@@ -442,6 +442,10 @@ int clip_trainable(ClipModel *m, int tower, int n_blocks, int with_head, ParamLi
     return MVLA_OK;
 }
 
+int clip_tensor_count(const ClipModel *m) { return m->n_slots; }
+const char *clip_tensor_name(const ClipModel *m, int i) { return i >= 0 && i < m->n_slots ? m->slots[i].name : NULL; }
+const Tensor *clip_tensor_at(const ClipModel *m, int i) { return i >= 0 && i < m->n_slots ? *m->slots[i].s.slot : NULL; }
+
 double clip_vision_macs(const ClipModel *m)
 {
     const ClipTower *t = &m->vision;

@@ -92,6 +92,12 @@ int clip_logits(const ClipModel *m, const Tensor *image_embeds, const Tensor *te
  * its final norm and projection. They get requires_grad and grad buffers; names are checkpoint names. */
 int clip_trainable(ClipModel *m, int tower, int n_blocks, int with_head, ParamList *p);
 
+/* The model's checkpoint tensors in table order (towers loaded, then logit_scale): count, the i-th name,
+ * and its tensor (NULL for an optional tensor the checkpoint did not have). */
+int clip_tensor_count(const ClipModel *m);
+const char *clip_tensor_name(const ClipModel *m, int i);
+const Tensor *clip_tensor_at(const ClipModel *m, int i);
+
 /* Multiply-adds of one image through the vision tower (patch GEMM, blocks, projection). */
 double clip_vision_macs(const ClipModel *m);
 

@@ -5,9 +5,9 @@
 
 #include "base/error.h"
 #include "base/file.h"
+#include "models/clip_vocab.h"
 #include "models/unicode_tables.h"
 
-#include <jansson.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -107,62 +107,47 @@ static uint32_t byte_symbol(int b)
     return 256u + (uint32_t)n;
 }
 
-static int load_vocab(ClipTokenizer *t, const char *path)
+/* vocab.json's text (size bytes, path names it in errors). */
+static int load_vocab(ClipTokenizer *t, const char *buf, size_t size, const char *path)
 {
-    char *buf = NULL;
-    size_t size = 0;
-    int rc = file_read_all(path, &buf, &size);
+    ClipVocab v;
+    int rc = clip_vocab_parse(buf, size, MAX_VOCAB - 1, path, &v), max_id = -1;
     if (rc) return rc;
-    json_error_t err;
-    json_t *root = json_loadb(buf, size, JSON_REJECT_DUPLICATES, &err);
-    free(buf);
-    if (!root) return mvla_fail(MVLA_ERR_FORMAT, "%s:%d:%d: invalid JSON: %s", path, err.line, err.column, err.text);
-    if (!json_is_object(root)) {
-        json_decref(root);
-        return mvla_fail(MVLA_ERR_FORMAT, "%s: expected a JSON object {token: id}", path);
-    }
-    const char *key;
-    json_t *val;
-    size_t pool = 0;
-    int max_id = -1;
-    json_object_foreach(root, key, val) {
-        json_int_t id = json_is_integer(val) ? json_integer_value(val) : -1;
-        if (id < 0 || id >= MAX_VOCAB) {
-            rc = mvla_fail(MVLA_ERR_FORMAT, "%s: token \"%s\": expected an integer id in [0, %d)", path, key, MAX_VOCAB);
+    for (int i = 0; i < v.n; i++) {
+        if (!v.keys[i][0]) {
+            rc = mvla_fail(MVLA_ERR_FORMAT, "%s: id %d: the empty string is not a token", path, v.ids[i]);
             goto done;
         }
-        if (!key[0]) {
-            rc = mvla_fail(MVLA_ERR_FORMAT, "%s: id %d: the empty string is not a token", path, (int)id);
-            goto done;
-        }
-        if ((int)id > max_id) max_id = (int)id;
-        pool += strlen(key) + 1;
+        if (v.ids[i] > max_id) max_id = v.ids[i];
     }
     t->n_vocab = max_id + 1;
     t->text = calloc((size_t)t->n_vocab + 1, sizeof *t->text);
-    t->text_pool = malloc(pool + 1);
     t->str_mask = table_size_for((size_t)t->n_vocab) - 1;
     t->str_slots = malloc((t->str_mask + 1) * sizeof *t->str_slots);
-    if (!t->text || !t->text_pool || !t->str_slots) {
+    if (!t->text || !t->str_slots) {
         rc = mvla_fail(MVLA_ERR_NOMEM, "%s: out of memory for %d tokens", path, t->n_vocab);
         goto done;
     }
+    t->text_pool = v.pool; /* the strings stay where the reader put them */
+    v.pool = NULL;
     memset(t->str_slots, 0xFF, (t->str_mask + 1) * sizeof *t->str_slots); /* NO_ID everywhere */
-    char *p = t->text_pool;
-    json_object_foreach(root, key, val) {
-        int id = (int)json_integer_value(val);
+    for (int i = 0; i < v.n; i++) {
+        int id = v.ids[i];
+        const char *key = v.keys[i];
         if (t->text[id]) {
             rc = mvla_fail(MVLA_ERR_FORMAT, "%s: id %d is used by both \"%s\" and \"%s\"", path, id, t->text[id], key);
             goto done;
         }
-        size_t n = strlen(key) + 1;
-        memcpy(p, key, n);
-        t->text[id] = p;
-        p += n;
+        if (str_lookup(t, key, strlen(key)) != NO_ID) {
+            rc = mvla_fail(MVLA_ERR_FORMAT, "%s: duplicate token \"%s\" (ids %d and %d)", path, key,
+                           str_lookup(t, key, strlen(key)), id);
+            goto done;
+        }
+        t->text[id] = v.keys[i];
         str_insert(t, id);
     }
 done:
-    json_decref(root);
+    clip_vocab_free(&v);
     return rc;
 }
 
@@ -178,16 +163,15 @@ static int split_merge_line(char *line, char **a, char **b)
     return 1;
 }
 
-static int load_merges(ClipTokenizer *t, const char *path, const char *vocab_path)
+/* merges.txt's text (size bytes, not NUL-terminated; path names it in errors). */
+static int load_merges(ClipTokenizer *t, const char *text, size_t size, const char *path, const char *vocab_path)
 {
-    char *buf = NULL;
-    size_t size = 0;
-    int rc = file_read_all(path, &buf, &size);
-    if (rc) return rc;
-    if (strlen(buf) != size) {
-        free(buf);
-        return mvla_fail(MVLA_ERR_FORMAT, "%s: contains a NUL byte: expected UTF-8 text", path);
-    }
+    if (memchr(text, 0, size)) return mvla_fail(MVLA_ERR_FORMAT, "%s: contains a NUL byte: expected UTF-8 text", path);
+    int rc = MVLA_OK;
+    char *buf = malloc(size + 1);
+    if (!buf) return mvla_fail(MVLA_ERR_NOMEM, "%s: out of memory", path);
+    memcpy(buf, text, size);
+    buf[size] = 0;
     size_t n_lines = 1;
     for (size_t i = 0; i < size; i++) n_lines += buf[i] == '\n';
     t->pair_mask = table_size_for(n_lines) - 1;
@@ -265,20 +249,34 @@ static int resolve_specials(ClipTokenizer *t, const char *vocab_path)
     return 0;
 }
 
-int clip_tokenizer_load_files(ClipTokenizer **out, const char *vocab_path, const char *merges_path)
+int clip_tokenizer_load_memory(ClipTokenizer **out, const char *vocab, size_t vocab_size, const char *merges,
+                               size_t merges_size, const char *vocab_label, const char *merges_label)
 {
     *out = NULL;
     ClipTokenizer *t = calloc(1, sizeof *t);
-    if (!t) return mvla_fail(MVLA_ERR_NOMEM, "%s: out of memory", vocab_path);
-    int rc = load_vocab(t, vocab_path);
-    if (!rc) rc = resolve_specials(t, vocab_path);
-    if (!rc) rc = load_merges(t, merges_path, vocab_path);
+    if (!t) return mvla_fail(MVLA_ERR_NOMEM, "%s: out of memory", vocab_label);
+    int rc = load_vocab(t, vocab, vocab_size, vocab_label);
+    if (!rc) rc = resolve_specials(t, vocab_label);
+    if (!rc) rc = load_merges(t, merges, merges_size, merges_label, vocab_label);
     if (rc) {
         clip_tokenizer_free(t);
         return rc;
     }
     *out = t;
     return 0;
+}
+
+int clip_tokenizer_load_files(ClipTokenizer **out, const char *vocab_path, const char *merges_path)
+{
+    *out = NULL;
+    char *vocab = NULL, *merges = NULL;
+    size_t nv = 0, nm = 0;
+    int rc = file_read_all(vocab_path, &vocab, &nv);
+    if (!rc) rc = file_read_all(merges_path, &merges, &nm);
+    if (!rc) rc = clip_tokenizer_load_memory(out, vocab, nv, merges, nm, vocab_path, merges_path);
+    free(vocab);
+    free(merges);
+    return rc;
 }
 
 int clip_tokenizer_load(ClipTokenizer **out, const char *folder)

@@ -32,6 +32,10 @@ typedef struct ClipTokenizer ClipTokenizer;
 int clip_tokenizer_load(ClipTokenizer **out, const char *folder);
 /* The same from two explicit paths. */
 int clip_tokenizer_load_files(ClipTokenizer **out, const char *vocab_path, const char *merges_path);
+/* The same from the two files' contents in memory (not NUL-terminated; the labels name them in errors),
+ * e.g. the copies a model file carries. */
+int clip_tokenizer_load_memory(ClipTokenizer **out, const char *vocab, size_t vocab_size, const char *merges,
+                               size_t merges_size, const char *vocab_label, const char *merges_label);
 void clip_tokenizer_free(ClipTokenizer *t);
 
 /* The BPE ids of utf8 (NUL-terminated), without start/end tokens and without padding:

@@ -4,6 +4,7 @@
 #include "base/error.h"
 #include "data/actions.h"
 #include "io/safetensors.h"
+#include "models/policy_int8.h"
 #include "models/policy_internal.h"
 #include "nn/checkpoint.h"
 #include "tensor/ops_activation.h"
@@ -87,6 +88,7 @@ fail:
 
 void student_free(StudentPolicy *p)
 {
+    student_int8_detach(p);
     mobilenet_free(&p->enc);
     params_free(&p->params, 1);
     memset(p, 0, sizeof *p);
@@ -108,6 +110,7 @@ long student_model_bytes(const StudentPolicy *p) { return params_numel(&p->param
 
 Tensor *student_frame_features(Graph *g, StudentPolicy *p, Tensor *x, Tensor *cond, int training, Rng *rng)
 {
+    if (p->int8 && !training) return student_int8_frame_features(g, p, x, cond);
     Tensor *h = mobilenet_stem(g, &p->enc, x, training);
     for (int i = 0; i < p->enc.n_blocks && h; i++) {
         h = mobilenet_block(g, &p->enc, i, h, training);
@@ -134,6 +137,7 @@ Tensor *student_head(Graph *g, StudentPolicy *p, Tensor *feats, const float *mas
 {
     if (!feats) return NULL;
     const StudentConfig *c = &p->cfg;
+    if (!training && student_int8_runs_head(p)) return student_int8_head(g, p, feats);
     int B = feats->shape[0], W = feats->shape[1], D = feats->shape[2];
     float dropout = (float)c->dropout;
     Tensor *h = NULL;

@@ -61,6 +61,7 @@ typedef struct {
     Tensor *action_mean, *action_scale;    /* [3] buffers */
     int out_dim;                           /* 3 (continuous) or 11 (discrete) */
     int folded;
+    struct StudentInt8 *int8;              /* int8 inference engine (models/policy_int8.h), or NULL */
 } StudentPolicy;
 
 /* Builds the policy with fresh weights drawn from seed. */

@@ -1,7 +1,9 @@
 /* The public C API (include/mvla.h) over a model file (runtime/model_file.h) and a StudentRunner. */
 #include "base/error.h"
+#include "base/progress.h"
 #include "base/threads.h"
 #include "data/preprocess.h"
+#include "runtime/api_internal.h"
 #include "runtime/model_file.h"
 
 #include <mvla.h>
@@ -12,7 +14,9 @@
 struct mvla_model {
     ModelFile mf;
     StudentRunner *runner;
+    ClipRunner *clip;       /* a CLIP head's model file (mf.clip): its runner instead of runner */
     uint8_t *rgb;           /* one preprocessed frame */
+    double t_steps;         /* seconds in mvla_step since mvla_open (timing: minus encoder and head) */
 };
 
 int mvla_open(mvla_model **out, const char *path, const mvla_options *opt)
@@ -30,9 +34,10 @@ int mvla_open(mvla_model **out, const char *path, const mvla_options *opt)
     }
     if (opt && opt->threads > 0) mvla_set_threads(opt->threads);
     m->rgb = malloc((size_t)m->mf.pre.width * m->mf.pre.height * 3);
-    m->runner = student_runner_new(&m->mf.policy);
-    rc = m->rgb && m->runner ? student_runner_set_instruction(m->runner, m->mf.instruction)
-                             : mvla_fail(MVLA_ERR_NOMEM, "%s: out of memory", path);
+    if (m->mf.clip) m->clip = clip_runner_new(m->mf.clip);
+    else m->runner = student_runner_new(&m->mf.policy);
+    rc = m->rgb && (m->runner || m->clip) ? mvla_set_instruction(m, NULL)
+                                          : mvla_fail(MVLA_ERR_NOMEM, "%s: out of memory", path);
     if (rc) {
         mvla_close(m);
         return rc;
@@ -44,6 +49,7 @@ int mvla_open(mvla_model **out, const char *path, const mvla_options *opt)
 int mvla_set_instruction(mvla_model *m, const char *text)
 {
     if (!m) return mvla_fail(MVLA_ERR_ARG, "mvla_set_instruction: model is NULL");
+    if (m->clip) return clip_runner_set_instruction(m->clip, text ? text : m->mf.instruction);
     return student_runner_set_instruction(m->runner, text ? text : m->mf.instruction);
 }
 
@@ -52,7 +58,8 @@ const char *mvla_default_instruction(const mvla_model *m) { return m ? m->mf.ins
 int mvla_reset(mvla_model *m)
 {
     if (!m) return mvla_fail(MVLA_ERR_ARG, "mvla_reset: model is NULL");
-    student_runner_reset(m->runner);
+    if (m->clip) clip_runner_reset(m->clip);
+    else student_runner_reset(m->runner);
     return 0;
 }
 
@@ -64,6 +71,7 @@ int mvla_step(mvla_model *m, const uint8_t *pixels, int width, int height, int c
         return mvla_fail(MVLA_ERR_ARG, "mvla_step: frame %dx%d: expected a non-empty image", width, height);
     if (channel_order != MVLA_BGR && channel_order != MVLA_RGB)
         return mvla_fail(MVLA_ERR_ARG, "mvla_step: channel order %d: expected MVLA_BGR or MVLA_RGB", channel_order);
+    double t0 = time_now();
     int rc = preprocess_frame(&m->mf.pre, pixels, width, height, m->rgb);
     if (rc) return rc;
     /* preprocess_frame converts BGR to RGB; an RGB frame came out as BGR: swap back (the resize works
@@ -76,10 +84,16 @@ int mvla_step(mvla_model *m, const uint8_t *pixels, int width, int height, int c
             m->rgb[3 * i + 2] = t;
         }
     }
-    return student_runner_step_rgb(m->runner, m->rgb, action, chunk);
+    rc = m->clip ? clip_runner_step_rgb(m->clip, m->rgb, action, chunk)
+                 : student_runner_step_rgb(m->runner, m->rgb, action, chunk);
+    m->t_steps += time_now() - t0;
+    return rc;
 }
 
-int mvla_chunk_size(const mvla_model *m) { return m ? m->mf.policy.cfg.action.chunk : 0; }
+int mvla_chunk_size(const mvla_model *m)
+{
+    return !m ? 0 : m->mf.clip ? m->mf.clip->cfg.act.action.chunk : m->mf.policy.cfg.action.chunk;
+}
 
 void mvla_action_limits(const mvla_model *m, float limits[3])
 {
@@ -90,9 +104,31 @@ void mvla_close(mvla_model *m)
 {
     if (!m) return;
     student_runner_free(m->runner);
+    clip_runner_free(m->clip);
     free(m->rgb);
     model_file_free(&m->mf);
     free(m);
+}
+
+int mvla_get_timing(const mvla_model *m, mvla_timing *out)
+{
+    if (!m || !out) return mvla_fail(MVLA_ERR_ARG, "mvla_get_timing: model and out must be non-NULL");
+    if (m->clip) clip_runner_timing(m->clip, &out->encoder_s, &out->head_s, &out->steps);
+    else student_runner_timing(m->runner, &out->encoder_s, &out->head_s, &out->steps);
+    /* Everything but the network: resize, channel order, pixel normalisation (inside the runner's
+     * step, before its encoder clock starts) and the call itself. */
+    out->preprocess_s = m->t_steps - out->encoder_s - out->head_s;
+    if (out->preprocess_s < 0) out->preprocess_s = 0;
+    return 0;
+}
+
+const ModelFile *mvla_internal_model_file(const mvla_model *m) { return &m->mf; }
+
+const uint8_t *mvla_internal_input(const mvla_model *m) { return m->rgb; }
+
+const float *mvla_internal_output(const mvla_model *m)
+{
+    return m->clip ? clip_runner_output(m->clip) : student_runner_output(m->runner);
 }
 
 const char *mvla_last_error(void) { return mvla_error_message(); }

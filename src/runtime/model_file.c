@@ -4,6 +4,8 @@
 #include "base/error.h"
 #include "data/actions.h"
 #include "io/safetensors.h"
+#include "runtime/model_quant.h"
+#include "runtime/clip_model_file.h"
 #include "runtime/student_adapter.h"
 #include "train/model_meta.h"
 
@@ -93,6 +95,7 @@ static json_t *build_meta(const StudentPolicy *p, const ModelMeta *mm, const cha
 
 int model_export(const char *checkpoint_path, const char *out_path)
 {
+    if (clip_model_path_is(checkpoint_path, 0)) return clip_model_export(checkpoint_path, out_path);
     StudentPolicy p;
     int rc = student_load(&p, checkpoint_path);
     if (rc) return rc;
@@ -136,7 +139,7 @@ static char *wrap_text(const char *key, json_t *obj)
     return s;
 }
 
-static int parse_meta(ModelFile *m, json_t *root, StudentConfig *cfg, const char *path)
+static int parse_meta(ModelFile *m, json_t *root, StudentConfig *cfg, ModelQuant *mq, const char *path)
 {
     if (!json_is_object(root))
         return mvla_fail(MVLA_ERR_FORMAT, "%s: metadata %s: expected a JSON object", path, MODEL_META_KEY);
@@ -153,12 +156,11 @@ static int parse_meta(ModelFile *m, json_t *root, StudentConfig *cfg, const char
         if (!json_is_object(json_object_get(root, required[i])))
             return mvla_fail(MVLA_ERR_FORMAT, "%s: metadata %s: %s: expected an object (missing or malformed)", path,
                              MODEL_META_KEY, required[i]);
-    json_t *q = json_object_get(root, "quantization");
-    if (q && (!json_is_string(q) || strcmp(json_string_value(q), "none") != 0))
-        return mvla_fail(MVLA_ERR_UNSUPPORTED, "%s: metadata %s: quantization: expected \"none\"", path, MODEL_META_KEY);
+    int rc = model_quant_parse(mq, json_object_get(root, "quantization"), path); /* "none" or int8 */
+    if (rc) return rc;
 
     char *arch = wrap_text("policy", json_object_get(root, "architecture"));
-    int rc = arch ? student_config_from_metadata(cfg, arch, path) : mvla_fail(MVLA_ERR_NOMEM, "%s: out of memory", path);
+    rc = arch ? student_config_from_metadata(cfg, arch, path) : mvla_fail(MVLA_ERR_NOMEM, "%s: out of memory", path);
     free(arch);
     if (rc) return rc;
     char *pre = wrap_text("preprocess", json_object_get(root, "preprocessing"));
@@ -190,6 +192,7 @@ static int parse_meta(ModelFile *m, json_t *root, StudentConfig *cfg, const char
 
 int model_open(ModelFile *m, const char *path)
 {
+    if (clip_model_path_is(path, 1)) return clip_model_open(m, path);
     memset(m, 0, sizeof *m);
     SafeTensors *st = NULL;
     int rc = st_open(&st, path);
@@ -205,7 +208,8 @@ int model_open(ModelFile *m, const char *path)
     json_error_t jerr;
     json_t *root = json_loads(text, 0, &jerr);
     StudentConfig cfg;
-    rc = root ? parse_meta(m, root, &cfg, path)
+    ModelQuant mq = {0};
+    rc = root ? parse_meta(m, root, &cfg, &mq, path)
               : mvla_fail(MVLA_ERR_FORMAT, "%s: metadata %s: invalid JSON at line %d: %s", path, MODEL_META_KEY,
                           jerr.line, jerr.text);
     json_decref(root);
@@ -217,10 +221,12 @@ int model_open(ModelFile *m, const char *path)
             rc = mvla_fail(MVLA_ERR_FORMAT, "%s: tensor \"%s\" is missing: the file is incomplete or not for this "
                            "architecture", path, pr->name);
         else
-            rc = st_load(st, pr->name, pr->tensor);
+            rc = model_quant_load(&mq, st, pr->name, pr->tensor, path); /* st_load, or dequantised int8 */
     }
     st_close(st);
     if (!rc) rc = student_fold_batchnorm(&m->policy);
+    if (!rc) rc = model_quant_attach(&mq, &m->policy, path);
+    model_quant_free(&mq);
     if (rc) {
         if (inited) student_free(&m->policy);
         free(m->instruction);
@@ -233,6 +239,8 @@ void model_file_free(ModelFile *m)
 {
     if (!m) return;
     student_free(&m->policy);
+    if (m->clip) clip_policy_free(m->clip);
+    free(m->clip);
     free(m->instruction);
     memset(m, 0, sizeof *m);
 }

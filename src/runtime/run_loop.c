@@ -2,6 +2,7 @@
 #include "base/error.h"
 #include "io/episode.h"
 #include "runtime/run_loop.h"
+#include "runtime/v4l2_source.h"
 
 #include <dirent.h>
 #include <math.h>
@@ -23,6 +24,8 @@ struct FrameSource {
     int n, next;
     uint8_t *image;           /* the last stb image */
     double start;
+    const FrameSourceOps *ops; /* a source implemented elsewhere (camera, fake) */
+    void *ctx;
 };
 
 static double now_s(void)
@@ -75,13 +78,17 @@ int frame_source_open(FrameSource **out, const char *path)
     s->start = now_s();
     struct stat sb;
     int rc;
-    if (stat(path, &sb) != 0) {
-        rc = mvla_fail(MVLA_ERR_IO, "%s: no such file or folder (expected an episode .h5 or an image folder)", path);
+    if (!strncmp(path, "/dev/video", 10)) {
+        free(s);
+        return v4l2_source_open(out, path, V4L2_SOURCE_DEFAULT_WIDTH, V4L2_SOURCE_DEFAULT_HEIGHT);
+    } else if (stat(path, &sb) != 0) {
+        rc = mvla_fail(MVLA_ERR_IO, "%s: no such file or folder (expected an episode .h5, an image folder or a "
+                       "camera /dev/videoN)", path);
     } else if (S_ISDIR(sb.st_mode)) {
         rc = open_folder(s, path);
-    } else if (!strncmp(path, "/dev/video", 10)) {
-        rc = mvla_fail(MVLA_ERR_UNSUPPORTED, "%s: V4L2 cameras are not supported yet: use an episode or an image folder",
-                       path);
+    } else if (v4l2_source_is_camera(path)) {
+        free(s);
+        return v4l2_source_open(out, path, V4L2_SOURCE_DEFAULT_WIDTH, V4L2_SOURCE_DEFAULT_HEIGHT);
     } else if (!(rc = episode_open(&s->ep, path))) {
         const EpisodeInfo *in = episode_info(s->ep);
         s->n = in->num_frames;
@@ -96,9 +103,31 @@ int frame_source_open(FrameSource **out, const char *path)
     return 0;
 }
 
+int frame_source_from_ops(FrameSource **out, const FrameSourceOps *ops, void *ctx)
+{
+    *out = NULL;
+    FrameSource *s = calloc(1, sizeof *s);
+    if (!s) {
+        if (ops->close) ops->close(ctx);
+        return mvla_fail(MVLA_ERR_NOMEM, "frame source: out of memory");
+    }
+    s->start = now_s();
+    s->ops = ops;
+    s->ctx = ctx;
+    *out = s;
+    return 0;
+}
+
 int frame_source_next(FrameSource *s, const uint8_t **pixels, int *width, int *height, int *channel_order,
                       double *t)
 {
+    return frame_source_wait(s, 0, pixels, width, height, channel_order, t);
+}
+
+int frame_source_wait(FrameSource *s, double timeout_s, const uint8_t **pixels, int *width, int *height,
+                      int *channel_order, double *t)
+{
+    if (s->ops) return s->ops->next(s->ctx, timeout_s, pixels, width, height, channel_order, t);
     if (s->next >= s->n) return 0;
     int i = s->next++;
     if (s->ep) {
@@ -130,6 +159,7 @@ const char *frame_source_instruction(const FrameSource *s) { return s->ep ? epis
 void frame_source_close(FrameSource *s)
 {
     if (!s) return;
+    if (s->ops && s->ops->close) s->ops->close(s->ctx);
     if (s->ep) episode_close(s->ep);
     free(s->frame);
     if (s->files)
@@ -219,6 +249,17 @@ int run_format_line(char *buf, size_t size, long step, double t, double latency_
     return bad ? -1 : (int)len;
 }
 
+/* The stall watchdog's line: a stop action without a model step. */
+static int stall_line(char *buf, size_t size, long step, double t, double stall_ms)
+{
+    const float zero[3] = {0, 0, 0};
+    int n = run_format_line(buf, size, step, t, 0, zero, NULL, 0, "stale_source");
+    if (n < 2) return -1;
+    size_t len = (size_t)n - 2; /* drop "}\n" */
+    if (put(buf, size, &len, ", \"stall_ms\": %.3f", stall_ms) || put_str(buf, size, &len, "}\n")) return -1;
+    return (int)len;
+}
+
 int run_loop(mvla_model *m, FrameSource *src, const RunOptions *o, FILE *out, UdpSink *udp)
 {
     int k = mvla_chunk_size(m);
@@ -226,19 +267,28 @@ int run_loop(mvla_model *m, FrameSource *src, const RunOptions *o, FILE *out, Ud
     size_t cap = 256 + (size_t)k * 3 * 24;
     char *line = malloc(cap);
     int rc = chunk && line ? 0 : mvla_fail(MVLA_ERR_NOMEM, "run: out of memory");
+    double start = now_s(), last_frame = start;
     for (long step = 0; !rc && (o->max_steps <= 0 || step < o->max_steps); step++) {
         const uint8_t *px;
-        int w, h, order;
+        int w, h, order, n;
         double t, t0 = now_s();
-        int got = frame_source_next(src, &px, &w, &h, &order, &t);
+        int got = frame_source_wait(src, o->safety.timeout_s, &px, &w, &h, &order, &t);
         if (got < 0) rc = -got;
         if (got <= 0) break;
         double t1 = now_s();
-        float action[3];
-        if ((rc = mvla_step(m, px, w, h, order, action, chunk))) break;
-        const char *reason = safety_apply(&o->safety, action, t1 - t0);
-        if (!reason && o->max_steps > 0 && step + 1 == o->max_steps) reason = "max_steps";
-        int n = run_format_line(line, cap, step, t, (now_s() - t1) * 1e3, action, chunk, k, reason);
+        if (got == FRAME_SOURCE_TIMEOUT) {
+            n = stall_line(line, cap, step, t1 - start, (t1 - last_frame) * 1e3);
+        } else {
+            last_frame = t1;
+            float action[3];
+            if ((rc = mvla_step(m, px, w, h, order, action, chunk))) break;
+            /* A source that waits gave up at the timeout if the frame was late; a blocking read's
+             * duration is the frame's age. */
+            double age = src->ops && src->ops->waits ? 0 : t1 - t0;
+            const char *reason = safety_apply(&o->safety, action, age);
+            if (!reason && o->max_steps > 0 && step + 1 == o->max_steps) reason = "max_steps";
+            n = run_format_line(line, cap, step, t, (now_s() - t1) * 1e3, action, chunk, k, reason);
+        }
         if (n < 0) {
             rc = mvla_fail(MVLA_ERR_NOMEM, "run: step %ld: the output line does not fit", step);
             break;

@@ -3,6 +3,8 @@
 #include "tensor/parallel.h"
 
 #include <math.h>
+#include <stdint.h>
+#include <string.h>
 
 /* Work is split into chunks of this many elements; small tensors stay on one thread. */
 #define CHUNK 4096L
@@ -26,6 +28,31 @@ static inline float sigmoidf(float x)
     return e / (1.0f + e);
 }
 
+/* e^x to a few ulp, branch-free so that loops calling it vectorise (libm's expf is a scalar call, which
+ * made quick_gelu ~15% of a CLIP forward): x = n ln2 + r with |r| <= ln2/2, e^r by its Taylor polynomial
+ * to degree 7 (truncation error < 2e-8 relative), 2^n through the exponent bits. Above 88 it gives +inf,
+ * below -87 zero (the subnormal range is flushed), NaN stays NaN. */
+static inline float exp_vec(float xin)
+{
+    float x = xin > 88.0f ? 88.0f : xin;
+    x = x < -87.0f ? -87.0f : x;
+    const float round = 12582912.0f; /* 1.5 * 2^23: adding and subtracting it rounds to an integer */
+    float n = (x * 1.44269504088896341f + round) - round;
+    float r = (x - n * 0.693145751953125f) - n * 1.42860682030941723e-6f; /* ln2 split hi + lo */
+    float p = 1.0f / 5040;
+    p = p * r + 1.0f / 720;
+    p = p * r + 1.0f / 120;
+    p = p * r + 1.0f / 24;
+    p = p * r + 1.0f / 6;
+    p = p * r + 0.5f;
+    p = p * r + 1.0f;
+    p = p * r + 1.0f;
+    int32_t e = ((int32_t)(n == n ? n : 0.0f) + 127) << 23; /* (a NaN is not converted to an integer: UB) */
+    float scale;
+    memcpy(&scale, &e, sizeof scale);
+    return xin > 88.0f ? INFINITY : xin < -87.0f ? 0.0f : p * scale;
+}
+
 /* y = f(x) on n elements. */
 static void act_forward(Act k, const float *x, float *y, long n)
 {
@@ -42,8 +69,8 @@ static void act_forward(Act k, const float *x, float *y, long n)
             y[i] = 0.5f * v * (1.0f + tanhf(SQRT_2_OVER_PI * (v + GELU_CUBIC * v * v * v)));
         }
         break;
-    case ACT_QUICK_GELU:
-        for (long i = 0; i < n; i++) y[i] = x[i] * sigmoidf(QUICK_GELU_K * x[i]);
+    case ACT_QUICK_GELU: /* x * sigmoid(1.702 x) */
+        for (long i = 0; i < n; i++) y[i] = x[i] / (1.0f + exp_vec(-QUICK_GELU_K * x[i]));
         break;
     case ACT_HARDSIGMOID:
         for (long i = 0; i < n; i++) y[i] = x[i] <= -3.0f ? 0.0f : x[i] >= 3.0f ? 1.0f : x[i] / 6.0f + 0.5f;
@@ -87,7 +114,7 @@ static void act_backward_chunk(Act k, const float *x, const float *y, const floa
         break;
     case ACT_QUICK_GELU:
         for (long i = 0; i < n; i++) {
-            float s = sigmoidf(QUICK_GELU_K * x[i]);
+            float s = 1.0f / (1.0f + exp_vec(-QUICK_GELU_K * x[i]));
             dx[i] += dy[i] * (s + QUICK_GELU_K * x[i] * s * (1.0f - s));
         }
         break;

@@ -9,7 +9,7 @@
 #include "data/cache.h"
 #include "data/dataset.h"
 #include "data/split.h"
-#include "models/policy.h"
+#include "models/policy_model.h"
 #include "train/model_meta.h"
 #include "train/strbuf.h"
 
@@ -162,11 +162,12 @@ static int list_from_folder(Episodes *e, const EvalOptions *o)
 /* ---- one episode ---- */
 
 /* Steps the runner over every frame of episode ci with instruction text; actions [T, 3]. */
-static int replay(StudentRunner *run, const FrameCache *c, int ci, const char *text, float *actions)
+static int replay(PolicyRunner *run, const FrameCache *c, int ci, const char *text, float *actions)
 {
-    int rc = student_runner_set_instruction(run, text);
+    int rc = policy_runner_set_instruction(run, text);
     const CacheEpisode *ep = cache_episode(c, ci);
-    for (int t = 0; !rc && t < ep->num_frames; t++) rc = student_runner_step_rgb(run, cache_frame(c, ci, t), actions + 3 * t, NULL);
+    for (int t = 0; !rc && t < ep->num_frames; t++)
+        rc = policy_runner_step_rgb(run, cache_frame(c, ci, t), actions + 3 * t, NULL);
     return rc;
 }
 
@@ -181,22 +182,23 @@ int eval_run(const EvalOptions *o, EvalReport *r)
         return mvla_fail(MVLA_ERR_ARG, "eval: split \"%s\" needs a manifest (without one every episode of the folder "
                          "is evaluated)", split);
     double t0 = time_now();
-    StudentPolicy p;
-    int rc = student_load(&p, o->checkpoint);
+    PolicyModel p; /* the student or a CLIP head (with its backbone) */
+    int rc = policy_model_load(&p, o->checkpoint);
     if (rc) return rc;
+    const StudentConfig *pcfg = policy_model_config(&p);
     ModelMeta meta;
     Episodes eps;
     memset(&eps, 0, sizeof eps);
     FrameCache *cache = NULL;
-    StudentRunner *run = NULL;
+    PolicyRunner *run = NULL;
     float *pred = NULL, *pred2 = NULL;
     AccList scen = {0}, sides = {0};
     MetricsAccum all;
     InstrTestAccum all_it;
     metrics_init(&all);
     instr_test_init(&all_it);
-    if ((rc = model_meta_read(&meta, o->checkpoint, &p.cfg))) {
-        student_free(&p);
+    if ((rc = model_meta_read(&meta, o->checkpoint, pcfg))) {
+        policy_model_free(&p);
         return rc;
     }
     int fold = o->fold >= 0 ? o->fold : meta.fold;
@@ -242,8 +244,8 @@ int eval_run(const EvalOptions *o, EvalReport *r)
     }
     if (!rc && (!(pred = malloc(sizeof(float) * 3 * (size_t)max_t)) || !(pred2 = malloc(sizeof(float) * 3 * (size_t)max_t))))
         rc = mvla_fail(MVLA_ERR_NOMEM, "eval: out of memory");
-    if (!rc && !(run = student_runner_new(&p))) rc = MVLA_ERR_NOMEM;
-    float kv = (float)p.cfg.action.key_value;
+    if (!rc && !(run = policy_runner_new(&p))) rc = MVLA_ERR_NOMEM;
+    float kv = (float)pcfg->action.key_value;
     int first = meta.skip_start ? 1 : 0;
     for (int i = 0; !rc && i < eps.n_eval; i++) {
         int ci = cache_find(cache, eps.eval_files[i]);
@@ -286,10 +288,10 @@ int eval_run(const EvalOptions *o, EvalReport *r)
         metrics_finish(&all, &r->overall);
         instr_test_finish(&all_it, &r->instr);
         r->frames = all.n;
-        r->parameters = student_param_count(&p);
+        r->parameters = policy_model_param_count(&p);
         r->fold = fold;
         r->checkpoint = strdup(o->checkpoint);
-        r->model_name = strdup(p.cfg.name);
+        r->model_name = strdup(pcfg->name);
         r->data_dir = strdup(o->data_dir);
         r->manifest = o->manifest ? strdup(o->manifest) : NULL;
         r->split = strdup(o->manifest ? split : "folder");
@@ -303,11 +305,11 @@ int eval_run(const EvalOptions *o, EvalReport *r)
     free(sides.a);
     free(pred);
     free(pred2);
-    student_runner_free(run);
+    policy_runner_free(run);
     cache_close(cache);
     episodes_free(&eps);
     model_meta_free(&meta);
-    student_free(&p);
+    policy_model_free(&p);
     if (rc) eval_report_free(r);
     return rc;
 }

@@ -1,9 +1,10 @@
 /* Offline evaluation of a trained student policy on a split's episodes (or every episode of a folder).
  *
- * Each episode is replayed frame by frame through a StudentRunner from the frame cache, exactly as the
- * runtime would run it (window of past frames, temporal ensembling when the model has it): the action
- * predicted at frame t is compared with the recorded action at t, for every frame after the first when
- * the model was trained with skip_start (frame 0's action is the zero "episode_start"). Metrics
+ * Each episode is replayed frame by frame through a StudentRunner (or a CLIP head's runner, running its
+ * backbone on every frame: models/policy_model.h) from the frame cache, exactly as the runtime would run
+ * it (window of past frames, temporal ensembling when the model has it): the action predicted at frame t
+ * is compared with the recorded action at t, for every frame after the first when the model was trained
+ * with skip_start (frame 0's action is the zero "episode_start"). Metrics
  * (metrics.h) overall, per scenario ("1box_vert_left", ...) and per side, in raw units.
  *
  * The instruction test replays every episode a second time with left and right swapped in its

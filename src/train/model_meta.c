@@ -32,6 +32,14 @@ char *model_meta_build(const StudentPolicy *p, const TrainConfig *c, json_t *pro
     json_t *root = base ? json_loads(base, 0, NULL) : NULL;
     free(base);
     if (!root) return NULL;
+    model_meta_add_common(root, c, provenance, trainer);
+    char *text = json_dumps(root, JSON_COMPACT | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(17));
+    json_decref(root);
+    return text;
+}
+
+void model_meta_add_common(json_t *root, const TrainConfig *c, json_t *provenance, json_t *trainer)
+{
     Preprocess pre;
     train_config_preprocess(c, &pre);
     json_object_set_new(root, "preprocess",
@@ -42,9 +50,6 @@ char *model_meta_build(const StudentPolicy *p, const TrainConfig *c, json_t *pro
                                   "instruction", c->data.instruction, "skip_start", c->train.skip_start));
     if (provenance) json_object_set(root, "provenance", provenance);
     if (trainer) json_object_set(root, "trainer", trainer);
-    char *text = json_dumps(root, JSON_COMPACT | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(17));
-    json_decref(root);
-    return text;
 }
 
 void model_meta_free(ModelMeta *m)

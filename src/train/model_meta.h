@@ -51,5 +51,8 @@ void model_meta_digest(char **hashes, int n, char out[HASH_TEXT_MAX]);
 /* The metadata text (malloc'd) for policy p trained with config c; provenance and trainer may be NULL
  * (borrowed, not stolen). NULL when out of memory. */
 char *model_meta_build(const StudentPolicy *p, const TrainConfig *c, json_t *provenance, json_t *trainer);
+/* Adds the keys every trained model's metadata shares ("preprocess", "data", and provenance / trainer when
+ * not NULL) to root, for other model families (the CLIP heads' "clip_policy"). */
+void model_meta_add_common(json_t *root, const TrainConfig *c, json_t *provenance, json_t *trainer);
 
 #endif

@@ -23,24 +23,45 @@ static const char TINY_PRESET[] =
     " \"train\": {\"epochs\": 20, \"batch_size\": 8, \"lr\": 3e-3, \"warmup\": 0.05, \"clip\": 1.0, \"patience\": 0,"
     "  \"seq_len\": 2, \"seq_batch\": 4, \"augment\": \"off\"}}";
 
+/* The CLIP presets (train_config.h): a "clip" section (src/models/clip_policy.h) and the head's training. */
+#define CLIP_TRAIN_SETTINGS                                                                                    \
+    "\"epochs\": 30, \"batch_size\": 32, \"lr\": 1e-3, \"weight_decay\": 1e-4, \"warmup\": 0.05, \"clip\": 1.0, " \
+    "\"patience\": 5, \"batching\": \"window\""
+#define CLIP_DATA_SETTINGS "\"data\": {\"crop\": \"center_crop\", \"filter\": \"bicubic\"}"
+static const char CLIP_MLP_PRESET[] =
+    "{\"clip\": {\"name\": \"clip-mlp\", \"head\": {\"kind\": \"mlp\", \"window\": 1}},"
+    " \"train\": {" CLIP_TRAIN_SETTINGS ", \"augment\": \"off\"}, " CLIP_DATA_SETTINGS "}";
+static const char CLIP_LSTM_PRESET[] =
+    "{\"clip\": {\"name\": \"clip-lstm\", \"head\": {\"kind\": \"lstm\", \"window\": 8}},"
+    " \"train\": {" CLIP_TRAIN_SETTINGS ", \"augment\": \"off\"}, " CLIP_DATA_SETTINGS "}";
+static const char CLIP_AUG_PRESET[] =
+    "{\"clip\": {\"name\": \"clip-aug\", \"head\": {\"kind\": \"mlp\", \"window\": 1}, \"copies\": 2},"
+    " \"train\": {" CLIP_TRAIN_SETTINGS ", \"augment\": {\"rotate_deg\": 0, \"scale_min\": 1, \"scale_max\": 1,"
+    "   \"translate\": 0, \"blur_prob\": 0, \"mirror_prob\": 0.5}}, " CLIP_DATA_SETTINGS "}";
+static const char CLIP_RESAMPLER_PRESET[] =
+    "{\"clip\": {\"name\": \"clip-resampler\", \"fusion\": \"clip_norm\", \"head\": {\"kind\": \"lstm\", \"window\": 8},"
+    "   \"resampler\": {\"enabled\": true}},"
+    " \"train\": {" CLIP_TRAIN_SETTINGS ", \"augment\": \"off\"}, " CLIP_DATA_SETTINGS "}";
+#define PRESET_NAMES "\"student\", \"tiny\", \"clip-mlp\", \"clip-lstm\", \"clip-aug\" or \"clip-resampler\""
+
 static void settings_default(TrainConfig *c)
 {
     TrainSettings *t = &c->train;
     memset(t, 0, sizeof *t);
-    t->epochs = 30, t->batch_size = 8;
-    t->lr = 5e-4, t->min_lr = 1e-6;
+    t->epochs = 60, t->batch_size = 8;
+    t->lr = 3e-3, t->min_lr = 1e-6;
     t->schedule = LR_WARMUP_COSINE;
-    t->warmup = 0.05;
+    t->warmup = 0.03;
     t->weight_decay = 1e-4, t->beta1 = 0.9, t->beta2 = 0.999, t->eps = 1e-8, t->encoder_lr_scale = 1.0;
     t->clip = 0.5;
-    t->patience = 5;
+    t->patience = 15; /* the lateral keys are learned late: val MAE plateaus for ~10 epochs first */
     t->min_delta = 0;
     t->seed = 0;
     t->log_every = 10;
     t->skip_start = 1;
     t->batching = TRAIN_BATCH_SEQUENCE;
-    t->seq_len = 24;
-    t->seq_batch = 2;
+    t->seq_len = 16;
+    t->seq_batch = 4;
     t->augment_on = 1;
     augment_defaults(&t->augment);
     DataSettings *d = &c->data;
@@ -291,9 +312,15 @@ static int merge_into(json_t *dst, json_t *src)
 /* The JSON of a preset (a new reference), or NULL with an error for an unknown name. */
 static json_t *preset_json(const char *name, const char *src)
 {
-    const char *text = strcmp(name, "student") == 0 ? "{}" : strcmp(name, "tiny") == 0 ? TINY_PRESET : NULL;
+    static const struct {
+        const char *name, *text;
+    } presets[] = {{"student", "{}"},           {"tiny", TINY_PRESET},           {"clip-mlp", CLIP_MLP_PRESET},
+                   {"clip-lstm", CLIP_LSTM_PRESET}, {"clip-aug", CLIP_AUG_PRESET}, {"clip-resampler", CLIP_RESAMPLER_PRESET}};
+    const char *text = NULL;
+    for (size_t i = 0; i < sizeof presets / sizeof presets[0] && !text; i++)
+        if (strcmp(name, presets[i].name) == 0) text = presets[i].text;
     if (!text) {
-        mvla_fail(MVLA_ERR_ARG, "%s: preset: expected \"student\" or \"tiny\", got \"%s\"", src, name);
+        mvla_fail(MVLA_ERR_ARG, "%s: preset: expected " PRESET_NAMES ", got \"%s\"", src, name);
         return NULL;
     }
     json_t *j = json_loads(text, 0, NULL);
@@ -305,7 +332,7 @@ static json_t *preset_json(const char *name, const char *src)
 static int parse_root(TrainConfig *c, json_t *root, const char *src)
 {
     Ctx x = {src, ""};
-    static const char *const keys[] = {"preset", "policy", "train", "data", NULL};
+    static const char *const keys[] = {"preset", "policy", "train", "data", "clip", NULL};
     int rc = check_keys(&x, root, keys);
     if (rc) return rc;
     json_t *pol = json_object_get(root, "policy"), *tr = json_object_get(root, "train"),
@@ -321,6 +348,13 @@ static int parse_root(TrainConfig *c, json_t *root, const char *src)
     free(text);
     if (!rc && tr) rc = parse_train(&x, tr, &c->train);
     if (!rc && da) rc = parse_data(&x, da, &c->data);
+    json_t *cl = json_object_get(root, "clip");
+    if (!rc && cl) {
+        snprintf(label, sizeof label, "%s: clip", src);
+        c->is_clip = 1;
+        rc = clip_policy_config_from_json(&c->clip, cl, label);
+        snprintf(c->policy.name, sizeof c->policy.name, "%s", c->clip.name); /* tables and curves read policy.name */
+    }
     return rc;
 }
 
@@ -330,6 +364,7 @@ int train_config_parse(TrainConfig *c, const char *json_text, const char *source
     memset(c, 0, sizeof *c);
     settings_default(c);
     student_config_default(&c->policy);
+    clip_policy_config_default(&c->clip);
     snprintf(c->preset, sizeof c->preset, "student");
     json_error_t err;
     json_t *user = json_loads(json_text ? json_text : "", 0, &err);
@@ -340,7 +375,7 @@ int train_config_parse(TrainConfig *c, const char *json_text, const char *source
     }
     json_t *p = json_object_get(user, "preset");
     if (p && (!json_is_string(p) || json_string_length(p) >= sizeof c->preset)) {
-        int rc = bad(&(Ctx){src, ""}, "preset", "\"student\" or \"tiny\"", p);
+        int rc = bad(&(Ctx){src, ""}, "preset", PRESET_NAMES, p);
         json_decref(user);
         return rc;
     }
@@ -356,6 +391,8 @@ int train_config_parse(TrainConfig *c, const char *json_text, const char *source
         snprintf(keep, sizeof keep, "%s", c->preset);
         settings_default(c);
         student_config_default(&c->policy);
+        c->is_clip = 0;
+        clip_policy_config_default(&c->clip);
         snprintf(c->preset, sizeof c->preset, "%s", keep);
     }
     return rc;
@@ -365,7 +402,7 @@ int train_config_preset(TrainConfig *c, const char *name)
 {
     char text[64];
     if (strlen(name) > 32 || strchr(name, '"') || strchr(name, '\\'))
-        return mvla_fail(MVLA_ERR_ARG, "preset \"%s\": expected \"student\" or \"tiny\"", name);
+        return mvla_fail(MVLA_ERR_ARG, "preset \"%s\": expected " PRESET_NAMES, name);
     snprintf(text, sizeof text, "{\"preset\": \"%s\"}", name);
     return train_config_parse(c, text, "preset");
 }
@@ -379,6 +416,7 @@ int train_config_load(TrainConfig *c, const char *path)
         memset(c, 0, sizeof *c);
         settings_default(c);
         student_config_default(&c->policy);
+        clip_policy_config_default(&c->clip);
         return rc;
     }
     rc = train_config_parse(c, text, path);
@@ -432,6 +470,11 @@ char *train_config_to_json(const TrainConfig *c)
                            "instruction", d->instruction, "crop", crop_name(d->crop), "filter", filter_name(d->filter));
     json_t *root = json_object();
     json_object_set_new(root, "preset", json_string(c->preset));
+    if (c->is_clip) { /* a CLIP head: "policy" carries the name only */
+        json_decref(pol);
+        pol = json_pack("{s:s}", "name", c->policy.name);
+        json_object_set_new(root, "clip", clip_policy_config_to_json(&c->clip));
+    }
     json_object_set_new(root, "policy", pol);
     json_object_set_new(root, "train", tr);
     json_object_set_new(root, "data", da ? da : json_object());
@@ -443,8 +486,8 @@ char *train_config_to_json(const TrainConfig *c)
 void train_config_preprocess(const TrainConfig *c, Preprocess *p)
 {
     preprocess_default(p);
-    p->width = c->policy.encoder.input_width;
-    p->height = c->policy.encoder.input_height;
+    p->width = c->is_clip ? c->clip.image_size : c->policy.encoder.input_width;
+    p->height = c->is_clip ? c->clip.image_size : c->policy.encoder.input_height;
     p->crop = c->data.crop;
     p->filter = c->data.filter;
 }
@@ -452,6 +495,10 @@ void train_config_preprocess(const TrainConfig *c, Preprocess *p)
 void train_config_features(const TrainConfig *c, char *buf, int n)
 {
     const StudentConfig *p = &c->policy;
+    if (c->is_clip) {
+        clip_policy_config_features(&c->clip, buf, n);
+        return;
+    }
     snprintf(buf, (size_t)n, "%dx%d %s %s W%d K%d %s%s%s", p->encoder.input_width, p->encoder.input_height,
              fusion_kind_name(p->fusion), head_kind_name(p->head.kind), p->head.window, p->action.chunk,
              p->action.kind == ACTION_DISCRETE ? "discrete" : loss_kind_name(p->action.loss),

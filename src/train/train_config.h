@@ -5,18 +5,29 @@
  *    "train": {...},               optimisation (below)
  *    "data": {...}}                frames and instructions (below)
  *
+ * The CLIP presets ("clip-mlp": Simple CLIP, MLP head on the current frame; "clip-lstm": CLIP with LSTM;
+ * "clip-aug": clip-mlp on the frames plus 2 augmented copies (mirror with the instruction swapped, and
+ * photometric jitter: train.augment) as extra feature variants, the seed's "CLIP Augmented";
+ * "clip-resampler": Enhanced, resampler over the visual tokens + CLIP normalisation, LSTM head) train a
+ * head on a frozen CLIP backbone instead of the student: their config has a "clip" section
+ * (src/models/clip_policy.h; `mvla train --backbone FOLDER` fills clip.backbone and its shapes), frames
+ * are cached at the backbone's image_size (data.crop "center_crop", data.filter "bicubic" in the presets),
+ * batches are train.batch_size windows (train.batching, seq_* and, unless clip.copies > 0, train.augment
+ * are not used), and "policy" carries only the name (policy.name mirrors clip.name).
+ * The seed's "Original 72 episodes" is clip-mlp on their first 72 episodes (no preset of its own).
+ *
  * train (defaults of the "student" preset in brackets):
- *   epochs            [30] 1..100000
+ *   epochs            [60] 1..100000
  *   batch_size        [8] 1..4096
- *   lr                [5e-4] peak learning rate, (0, 1]
+ *   lr                [3e-3] peak learning rate, (0, 1]
  *   min_lr            [1e-6] where the decay ends, [0, lr]
  *   schedule          ["cosine"] "cosine", "linear" or "constant" (after the warmup)
- *   warmup            [0.05] linear warmup, as a fraction of the total steps, [0, 0.5]
+ *   warmup            [0.03] linear warmup, as a fraction of the total steps, [0, 0.5]
  *   weight_decay      [1e-4] AdamW's decoupled decay for weights (never biases, norms, embeddings' pads)
  *   beta1, beta2, eps [0.9, 0.999, 1e-8] AdamW
  *   encoder_lr_scale  [1.0] learning-rate multiplier of the image encoder's parameters (group "encoder.")
  *   clip              [0.5] gradient-norm clip; 0: measure only
- *   patience          [5] early stopping: epochs without a lower validation MAE; 0: off
+ *   patience          [15] early stopping: epochs without a lower validation MAE; 0: off
  *   min_delta         [0.0] an improvement must lower the validation MAE by more than this
  *   seed              [0] initialisation, shuffling, augmentation, dropout (0..2^53)
  *   log_every         [10] steps between "step" lines of metrics.jsonl, 1..100000
@@ -24,8 +35,8 @@
  *   batching          ["sequence"] "sequence": each step trains on seq_batch segments of consecutive frames
  *                     (data/seq_batch.h), every frame encoded once, a loss at every position; "window": each
  *                     step trains on batch_size windows of W frames (data/batch.h), each frame encoded ~W times
- *   seq_len           [24] sequence batching: most positions per segment (longer episodes are cut), 1..4096
- *   seq_batch         [2] sequence batching: segments per step, 1..4096 (batch_size is the window mode's)
+ *   seq_len           [16] sequence batching: most positions per segment (longer episodes are cut), 1..4096
+ *   seq_batch         [4] sequence batching: segments per step, 1..4096 (batch_size is the window mode's)
  *   augment           ["default"] "default", "off", or an object of AugmentParams fields over the defaults:
  *                     rotate_deg, scale_min, scale_max, translate, brightness, contrast, saturation, hue,
  *                     gamma, noise_std, blur_prob, blur_sigma, mirror_prob (src/data/augment.h)
@@ -44,6 +55,7 @@
 
 #include "data/augment.h"
 #include "data/preprocess.h"
+#include "models/clip_policy.h"
 #include "models/policy_config.h"
 #include "tensor/schedule.h"
 
@@ -85,6 +97,8 @@ typedef struct {
     StudentConfig policy;
     TrainSettings train;
     DataSettings data;
+    int is_clip;           /* the config has a "clip" section: a CLIP head (train/train_clip.h), not the student */
+    ClipPolicyConfig clip;
 } TrainConfig;
 
 /* A named preset: "student" (the default policy, 30 epochs, augmentation on) or "tiny" (a very small

@@ -16,6 +16,7 @@
 #include "train/curves.h"
 #include "train/metrics.h"
 #include "train/model_meta.h"
+#include "train/train_clip.h"
 #include "train/trainer_internal.h"
 
 #include <errno.h>
@@ -66,16 +67,10 @@ int train_resolve_config(const TrainOptions *o, TrainConfig *c)
     if (o->clip >= 0) t->clip = o->clip;
     if (o->seed >= 0) t->seed = (uint64_t)o->seed;
     if (t->min_lr > t->lr) t->min_lr = t->lr;
-    return 0;
+    return clip_train_resolve(c, o->backbone);
 }
 
 /* ---- small file helpers ---- */
-
-int train_make_dir(const char *path)
-{
-    if (mkdir(path, 0777) == 0 || errno == EEXIST) return 0;
-    return mvla_fail(MVLA_ERR_IO, "%s: cannot create the directory: %s", path, strerror(errno));
-}
 
 int train_file_exists(const char *path)
 {
@@ -141,6 +136,7 @@ typedef struct {
     int *train_idx, *val_idx, n_train, n_val;
     StudentPolicy pol;
     int have_pol;
+    ClipTrain *clip;                 /* a CLIP head instead of the student (cfg.is_clip) */
     Optimizer *opt;
     BatchLoader *train_ld, *val_ld;  /* window batching */
     SeqLoader *train_sq, *val_sq;    /* sequence batching */
@@ -173,6 +169,7 @@ static void run_free(Run *r)
     optim_free(r->opt);
     graph_free(r->g);
     if (r->have_pol) student_free(&r->pol);
+    clip_train_free(r->clip);
     cache_close(r->cache);
     split_sets_free(r->sets);
     free(r->train_idx);
@@ -254,16 +251,22 @@ static int state_from_json(Run *r, json_t *s, const char *path)
     return 0;
 }
 
+/* The model's parameters, and the policy whose action settings the loss and the metrics read (for a CLIP
+ * head its action shell, models/clip_policy.h). */
+static ParamList *run_params(Run *r) { return r->clip ? clip_train_params(r->clip) : student_params(&r->pol); }
+static StudentPolicy *run_policy(Run *r) { return r->clip ? &clip_train_policy(r->clip)->act : &r->pol; }
+
 /* Saves a checkpoint: with the optimiser and trainer state (last) or the model alone (best). */
 static int save_checkpoint(Run *r, const char *path, int with_state)
 {
     json_t *state = with_state ? state_json(r) : json_pack("{s:i, s:I, s:f}", "epoch", r->epoch, "step",
                                                             (json_int_t)r->step, "val_mae",
                                                             isfinite(r->best_mae) ? r->best_mae : -1.0);
-    char *meta = model_meta_build(&r->pol, &r->cfg, r->provenance, state);
+    char *meta = r->clip ? clip_train_metadata(r->clip, &r->cfg, r->provenance, state)
+                         : model_meta_build(&r->pol, &r->cfg, r->provenance, state);
     json_decref(state);
     if (!meta) return mvla_fail(MVLA_ERR_NOMEM, "%s: out of memory writing the metadata", path);
-    int rc = checkpoint_save(path, student_params(&r->pol), with_state ? r->opt : NULL, r->step, meta);
+    int rc = checkpoint_save(path, run_params(r), with_state ? r->opt : NULL, r->step, meta);
     free(meta);
     return rc;
 }
@@ -282,8 +285,11 @@ static int write_run_json(Run *r)
     json_object_set_new(j, "cache", json_string(r->cache_path));
     json_object_set_new(j, "episodes", json_pack("{s:i, s:i, s:i}", "train", r->n_train, "val", r->n_val, "test",
                                                   r->sets ? r->sets->test.n : 0));
-    json_object_set_new(j, "parameters", json_integer(student_param_count(&r->pol)));
-    json_object_set_new(j, "model_bytes", json_integer(student_model_bytes(&r->pol)));
+    json_object_set_new(j, "parameters", json_integer(r->clip ? clip_policy_param_count(clip_train_policy(r->clip))
+                                                                : student_param_count(&r->pol)));
+    json_object_set_new(j, "model_bytes", json_integer(r->clip ? clip_policy_model_bytes(clip_train_policy(r->clip))
+                                                                 : student_model_bytes(&r->pol)));
+    if (r->clip) json_object_set_new(j, "feature_cache", json_string(clip_train_features_path(r->clip)));
     json_object_set_new(j, "features", json_string(features));
     json_object_set_new(j, "threads", json_integer(mvla_get_threads()));
     json_object_set_new(j, "status", json_string(r->finished || r->status == TRAIN_INTERRUPTED ? train_status_name(r->status)
@@ -378,14 +384,21 @@ static void pixel_normalisation(const TrainConfig *c, float mean[3], float std[3
     }
 }
 
+/* A CLIP head: backbone features (computed once), the head and its batches (train_clip.h). */
+static int setup_clip(Run *r)
+{
+    return clip_train_new(&r->clip, &r->cfg, r->cache, r->train_idx, r->n_train, r->val_idx, r->n_val, r->o->on_features,
+                          r->o->cb_ctx);
+}
+
 /* Model (with action statistics from the training split), optimiser, schedule, loaders. */
 static int setup_model(Run *r)
 {
     const TrainConfig *c = &r->cfg;
     const TrainSettings *t = &c->train;
-    int rc = student_init(&r->pol, &c->policy, t->seed);
+    int rc = c->is_clip ? setup_clip(r) : student_init(&r->pol, &c->policy, t->seed);
     if (rc) return rc;
-    r->have_pol = 1;
+    r->have_pol = !c->is_clip;
     long n = 0;
     for (int i = 0; i < r->n_train; i++) n += cache_episode(r->cache, r->train_idx[i])->num_frames;
     float *acts = malloc(sizeof(float) * 3 * (size_t)(n ? n : 1));
@@ -395,7 +408,7 @@ static int setup_model(Run *r)
         const CacheEpisode *ep = cache_episode(r->cache, r->train_idx[i]);
         for (int f = t->skip_start ? 1 : 0; f < ep->num_frames; f++, k++) memcpy(acts + 3 * k, ep->actions + 3 * f, 12);
     }
-    rc = student_fit_action_stats(&r->pol, acts, k);
+    rc = student_fit_action_stats(run_policy(r), acts, k);
     free(acts);
     if (rc) return mvla_fail(rc, "train: action statistics of the training split: %s", mvla_error_message());
 
@@ -403,7 +416,7 @@ static int setup_model(Run *r)
     oc.lr = (float)t->lr;
     oc.beta1 = (float)t->beta1, oc.beta2 = (float)t->beta2, oc.eps = (float)t->eps;
     oc.weight_decay = (float)t->weight_decay;
-    ParamList *pl = student_params(&r->pol);
+    ParamList *pl = run_params(r);
     if (!(r->opt = optim_new(OPTIM_ADAMW, pl, &oc))) return MVLA_ERR_ARG;
     if (t->encoder_lr_scale != 1.0) /* one group per encoder parameter keeps its own decay flag */
         for (int i = 0; i < pl->count; i++) {
@@ -413,7 +426,9 @@ static int setup_model(Run *r)
                 return rc;
         }
 
-    if (t->batching == TRAIN_BATCH_SEQUENCE) {
+    if (c->is_clip) {
+        r->batches = clip_train_batches(r->clip);
+    } else if (t->batching == TRAIN_BATCH_SEQUENCE) {
         SeqBatchOptions so;
         seq_batch_options_default(&so);
         so.batch_size = t->seq_batch;
@@ -453,7 +468,7 @@ static int setup_model(Run *r)
         }
         r->batches = batch_loader_num_batches(r->train_ld);
     }
-    r->has_val = r->val_ld || r->val_sq;
+    r->has_val = r->val_ld || r->val_sq || (r->clip && clip_train_has_val(r->clip));
     r->total_steps = r->batches * t->epochs;
     r->sched = (LrSchedule){t->schedule, (float)t->lr, (long)llround(t->warmup * (double)r->total_steps),
                             r->total_steps, (float)t->min_lr};
@@ -472,6 +487,7 @@ typedef struct {
     Tensor *frames;
     const float *frame_mask, *actions, *action_mask;
     const char **instructions;
+    const ClipBatch *clip;      /* a CLIP head's batch (the fields above: count, samples, masks, actions) */
 } StepBatch;
 
 static long mask_sum(const Tensor *m)
@@ -483,6 +499,7 @@ static long mask_sum(const Tensor *m)
 
 static int loader_start(Run *r, int val, int epoch)
 {
+    if (r->clip) return clip_train_start(r->clip, val, epoch);
     if (r->cfg.train.batching == TRAIN_BATCH_SEQUENCE) return seq_loader_start_epoch(val ? r->val_sq : r->train_sq, epoch);
     return batch_loader_start_epoch(val ? r->val_ld : r->train_ld, epoch);
 }
@@ -493,16 +510,20 @@ static int loader_next(Run *r, int val, StepBatch *sb, int *got)
     memset(sb, 0, sizeof *sb);
     *got = 0;
     int rc;
-    if (r->cfg.train.batching == TRAIN_BATCH_SEQUENCE) {
+    if (r->clip) {
+        const ClipBatch *b;
+        if ((rc = clip_train_next(r->clip, val, &b)) || !b) return rc;
+        *sb = (StepBatch){b->count, 0, b->count, 0, NULL, b->frame_mask, b->actions, b->action_mask, NULL, b};
+    } else if (r->cfg.train.batching == TRAIN_BATCH_SEQUENCE) {
         const SeqBatch *b;
         if ((rc = seq_loader_next(val ? r->val_sq : r->train_sq, &b)) || !b) return rc;
         *sb = (StepBatch){b->count, 1, b->positions, mask_sum(b->frame_mask), b->frames, b->frame_mask->data,
-                          b->actions->data, b->action_mask->data, b->instructions};
+                          b->actions->data, b->action_mask->data, b->instructions, NULL};
     } else {
         const Batch *b;
         if ((rc = batch_loader_next(val ? r->val_ld : r->train_ld, &b)) || !b) return rc;
         *sb = (StepBatch){b->count, 0, b->count, mask_sum(b->frame_mask), b->frames, b->frame_mask->data,
-                          b->actions->data, b->action_mask->data, b->instructions};
+                          b->actions->data, b->action_mask->data, b->instructions, NULL};
     }
     *got = 1;
     return 0;
@@ -512,6 +533,7 @@ static Tensor *forward(Run *r, const StepBatch *b, int training)
 {
     StudentPolicy *p = &r->pol;
     Rng *rng = training ? &r->rng : NULL;
+    if (r->clip) return clip_train_forward(r->clip, r->g, b->clip, training, rng);
     Tensor *e = student_encode_texts(r->g, p, b->instructions, b->count, training, rng);
     if (b->seq) return student_forward_sequence(r->g, p, b->frames, b->frame_mask, e, training, rng);
     return student_forward(r->g, p, b->frames, b->frame_mask, e, training, rng);
@@ -525,7 +547,7 @@ static int validate(Run *r, double *loss, double *mae, double mae_axis[3], long 
     mae_axis[0] = mae_axis[1] = mae_axis[2] = NAN;
     *samples = 0;
     if (!r->has_val) return 0;
-    StudentPolicy *p = &r->pol;
+    StudentPolicy *p = run_policy(r);
     int K = p->cfg.action.chunk, V = p->out_dim;
     double loss_sum = 0, abs_sum[3] = {0};
     long n = 0;
@@ -562,7 +584,7 @@ static int validate(Run *r, double *loss, double *mae, double mae_axis[3], long 
 /* One optimiser step on a batch; *loss and *gnorm receive the loss and the gradient norm (before clipping). */
 static int train_step(Run *r, const StepBatch *b, float lr, float *loss, float *gnorm)
 {
-    StudentPolicy *p = &r->pol;
+    StudentPolicy *p = run_policy(r);
     graph_reset(r->g);
     Tensor *out = forward(r, b, 1);
     Tensor *l = student_loss(r->g, p, out, b->actions, b->action_mask);
@@ -570,7 +592,7 @@ static int train_step(Run *r, const StepBatch *b, float lr, float *loss, float *
     *loss = l->data[0];
     int rc = graph_backward(r->g, l, NULL);
     if (rc) return rc;
-    ParamList *pl = student_params(p);
+    ParamList *pl = run_params(r);
     *gnorm = clip_grad_norm(pl, (float)r->cfg.train.clip);
     if (isfinite(*gnorm) && isfinite(*loss)) rc = optim_step(r->opt, lr);
     optim_zero_grad(r->opt);
@@ -748,7 +770,7 @@ static int resume_state(Run *r)
 {
     long step;
     char *meta = NULL;
-    int rc = checkpoint_load(r->last, student_params(&r->pol), r->opt, &step, &meta);
+    int rc = checkpoint_load(r->last, run_params(r), r->opt, &step, &meta);
     if (rc) return mvla_fail(rc, "resume: %s", mvla_error_message());
     json_t *root = meta ? json_loads(meta, 0, NULL) : NULL;
     free(meta);
@@ -804,7 +826,7 @@ int train_one_run(const TrainOptions *o, const char *out_dir, int fold, const ch
         snprintf(r.data_dir, sizeof r.data_dir, "%s", o->data_dir);
         snprintf(r.manifest, sizeof r.manifest, "%s", o->manifest);
         snprintf(r.cache_path, sizeof r.cache_path, "%s", o->cache_path ? o->cache_path : cache_default);
-        if ((rc = train_make_dir(r.out)) || (rc = train_make_dir(ckdir))) return rc;
+        if ((rc = file_make_dirs(r.out)) || (rc = file_make_dirs(ckdir))) return rc;
         char *text = train_config_to_json(&r.cfg);
         if (!text) return mvla_fail(MVLA_ERR_NOMEM, "train: out of memory");
         rc = file_write_atomic(cfg_path, text, strlen(text));

@@ -66,6 +66,7 @@ typedef struct {
     const char *data_dir;      /* episode folder (resume: default from run.json) */
     const char *manifest;      /* split manifest (resume: default from run.json) */
     const char *cache_path;    /* NULL: out_dir/frames.cache */
+    const char *backbone;      /* clip-* presets: the Hugging Face CLIP folder (train_clip.h) */
     const char *out_dir;       /* the run folder */
     int fold;                  /* K-fold manifest: the fold to train (-1: holdout manifest) */
     int folds;                 /* > 0: train every fold of a K-fold manifest with that many folds */
@@ -78,6 +79,7 @@ typedef struct {
     long max_steps;            /* > 0: stop after this many steps in total (as if interrupted) */
     TrainStepFn on_step;       /* progress callbacks (may be NULL) */
     TrainEpochFn on_epoch;
+    void (*on_features)(void *ctx, long frames_done, long frames_total); /* clip-*: backbone features computed */
     void *cb_ctx;
 } TrainOptions;
 

@@ -14,7 +14,6 @@
 int train_one_run(const TrainOptions *o, const char *out_dir, int fold, const char *cache_default, TrainResult *res);
 
 /* Small file helpers; each fails with a message naming the path. */
-int train_make_dir(const char *path);
 int train_file_exists(const char *path);
 /* dir/name into buf (TRAIN_PATH_LEN bytes). */
 int train_join(char *buf, const char *dir, const char *name);

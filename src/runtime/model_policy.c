@@ -1,0 +1,120 @@
+/* Model files and checkpoints of either family as a runtime Policy (see model_policy.h). */
+#include "runtime/model_policy.h"
+
+#include "base/error.h"
+#include "io/safetensors.h"
+#include "models/policy_model.h"
+#include "runtime/model_file.h"
+#include "runtime/student_adapter.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+typedef struct {
+    ModelFile mf;          /* a model file */
+    PolicyModel pm;        /* or a CLIP head's checkpoint */
+    int is_file;
+    PolicyRunner *run;
+    Preprocess pre;
+    uint8_t *rgb;
+    char name[STUDENT_NAME_MAX];
+} Adapter;
+
+static void adapter_destroy(void *ctx)
+{
+    Adapter *a = ctx;
+    if (!a) return;
+    policy_runner_free(a->run);
+    if (a->is_file) model_file_free(&a->mf);
+    else policy_model_free(&a->pm);
+    free(a->rgb);
+    free(a);
+}
+
+static int adapter_reset(void *ctx, const char *instruction)
+{
+    Adapter *a = ctx;
+    return policy_runner_set_instruction(a->run, instruction);
+}
+
+static int adapter_step(void *ctx, const uint8_t *frame, int width, int height, int channel_order, float action[3])
+{
+    Adapter *a = ctx;
+    if (!frame || width < 1 || height < 1)
+        return mvla_fail(MVLA_ERR_ARG, "policy %s: step: frame %dx%d: expected a non-empty image", a->name, width, height);
+    if (channel_order != POLICY_BGR && channel_order != POLICY_RGB)
+        return mvla_fail(MVLA_ERR_ARG, "policy %s: step: channel order %d: expected POLICY_BGR or POLICY_RGB", a->name,
+                         channel_order);
+    int rc = preprocess_frame(&a->pre, frame, width, height, a->rgb);
+    if (rc) return rc;
+    if (channel_order == POLICY_RGB) { /* preprocess_frame swapped R and B of an RGB frame: swap back */
+        long n = (long)a->pre.width * a->pre.height;
+        for (long i = 0; i < n; i++) {
+            uint8_t t = a->rgb[3 * i];
+            a->rgb[3 * i] = a->rgb[3 * i + 2];
+            a->rgb[3 * i + 2] = t;
+        }
+    }
+    return policy_runner_step_rgb(a->run, a->rgb, action, NULL);
+}
+
+/* Which form path is: 2 a model file, 1 a CLIP head's checkpoint, 0 anything else (the student's). */
+static int classify(const char *path)
+{
+    SafeTensors *st = NULL;
+    if (st_open(&st, path)) {
+        mvla_error_clear();
+        return 0;
+    }
+    int kind = st_metadata(st, "mvla.model") ? 2 : policy_metadata_is_clip(st_metadata(st, "mvla.metadata")) ? 1 : 0;
+    st_close(st);
+    return kind;
+}
+
+/* A CLIP head's checkpoint: the head, its backbone and the recorded frame preprocessing. */
+static int open_checkpoint(Adapter *a, const char *path)
+{
+    int rc = policy_model_load(&a->pm, path);
+    if (rc) return rc;
+    SafeTensors *st = NULL;
+    if (!(rc = st_open(&st, path)))
+        rc = student_model_preprocess(st_metadata(st, "mvla.metadata"), policy_model_config(&a->pm), &a->pre, path);
+    st_close(st);
+    if (!rc && !(a->run = policy_runner_new(&a->pm))) rc = MVLA_ERR_NOMEM;
+    snprintf(a->name, sizeof a->name, "%s", policy_model_config(&a->pm)->name);
+    return rc;
+}
+
+static int open_file(Adapter *a, const char *path)
+{
+    a->is_file = 1;
+    int rc = model_open(&a->mf, path);
+    if (rc) return rc;
+    a->pre = a->mf.pre;
+    a->run = a->mf.clip ? policy_runner_clip(a->mf.clip) : policy_runner_student(&a->mf.policy);
+    snprintf(a->name, sizeof a->name, "%s", a->mf.clip ? a->mf.clip->cfg.name : a->mf.policy.cfg.name);
+    return a->run ? 0 : MVLA_ERR_NOMEM;
+}
+
+int model_policy_open(Policy *out, const char *path)
+{
+    memset(out, 0, sizeof *out);
+    int kind = classify(path);
+    if (kind == 0) return student_policy_open(out, path);
+    Adapter *a = calloc(1, sizeof *a);
+    if (!a) return mvla_fail(MVLA_ERR_NOMEM, "%s: out of memory", path);
+    int rc = kind == 2 ? open_file(a, path) : open_checkpoint(a, path);
+    if (!rc && !(a->rgb = malloc((size_t)a->pre.width * a->pre.height * 3)))
+        rc = mvla_fail(MVLA_ERR_NOMEM, "%s: out of memory", path);
+    if (!rc) rc = policy_runner_set_instruction(a->run, NULL);
+    if (rc) {
+        adapter_destroy(a);
+        return rc;
+    }
+    out->name = a->name;
+    out->ctx = a;
+    out->reset = adapter_reset;
+    out->step = adapter_step;
+    out->destroy = adapter_destroy;
+    return 0;
+}
