@@ -4,12 +4,13 @@
 # same number of optimiser steps), evaluated offline on its test split and in closed loop in the
 # simulator. Runs two trainings at a time, one core each.
 #   scripts/ablation.sh [build/mvla]      (~30 min on 2 cores)
-# Environment: ABL_OUT (default ablation-out), ABL_EPOCHS (default 60), ABL_SEEDS (default "1"),
-#              ABL_ROLLOUTS (default 4), ABL_DOC (default docs/ablation.md).
+# Environment: ABL_OUT (default ablation-out), ABL_STEPS (default 1200), ABL_SEEDS (default "1"),
+#              ABL_ROLLOUTS (default 4), ABL_DOC (default docs/ablation.md), ABL_ONLY (variant names to
+#              (re)train, default all; the table covers every run folder in ABL_OUT/runs).
 set -euo pipefail
 mvla=${1:-build/mvla}
 out=${ABL_OUT:-ablation-out}
-epochs=${ABL_EPOCHS:-60}
+steps=${ABL_STEPS:-1200}
 seeds=${ABL_SEEDS:-1}
 rollouts=${ABL_ROLLOUTS:-4}
 doc=${ABL_DOC:-docs/ablation.md}
@@ -38,12 +39,11 @@ done
 run_variant() { # name policy train n seed
   local name=$1 policy=$2 train=$3 n=$4 seed=$5
   local run=$runs/$name-s$seed d=$out/episodes-$n cfg=$out/configs/$name.json
-  local ep=$(( epochs * 72 / n > 1 ? epochs * 72 / n : 1 ))
   local sep=""; [ -n "$policy" ] && sep=", "
   printf '{"preset": "student", "policy": {"name": "%s"%s%s}, "train": %s}\n' "$name" "$sep" "$policy" "$train" > "$cfg"
   rm -rf "$run"
   "$mvla" --threads 1 train --data "$d" --manifest "$d.split.json" --out "$run" --config "$cfg" \
-    --epochs "$ep" --seed "$seed" --cache "$out/frames-$n-$name.cache" > "$run.log" 2>&1
+    --steps "$steps" --seed "$seed" --cache "$out/frames-$n-$name.cache" > "$run.log" 2>&1
   "$mvla" --threads 1 eval "$run/checkpoints/best.safetensors" --data "$d" --manifest "$d.split.json" >> "$run.log" 2>&1
   "$mvla" --threads 1 sim eval --model "$run/checkpoints/best.safetensors" --rollouts "$rollouts" --seed 7 \
     --target cup --json "$run/sim_eval.json" >> "$run.log" 2>&1
@@ -54,6 +54,7 @@ jobs_running() { jobs -rp | wc -l; }
 for seed in $seeds; do
   for v in "${variants[@]}"; do
     IFS='|' read -r name policy train n <<< "$v"
+    if [ -n "${ABL_ONLY:-}" ] && [[ " $ABL_ONLY " != *" $name "* ]]; then continue; fi
     while [ "$(jobs_running)" -ge 2 ]; do sleep 2; done
     echo "start: $name seed $seed"
     run_variant "$name" "$policy" "$train" "$n" "$seed" &
@@ -65,8 +66,8 @@ wait
 {
   echo "# Student ablation"
   echo
-  echo "Produced by \`scripts/ablation.sh\` ($(date -u +%Y-%m-%d), seeds: $seeds, $epochs epochs on 72 episodes;"
-  echo "the 500-episode row trains the same number of steps). Each row changes one thing in the default"
+  echo "Produced by \`scripts/ablation.sh\` ($(date -u +%Y-%m-%d), seeds: $seeds, $steps optimiser steps per run,"
+  echo "early stopping with the preset's patience). Each row changes one thing in the default"
   echo "student (\`configs/student.json\`: concat fusion, whole-word instruction tokens, LSTM over 16 frames,"
   echo "discrete keys, mirror augmentation): \`no-history\` has no temporal head, \`film\` fuses the instruction"
   echo "by FiLM, \`continuous\` regresses the actions (L1), \`no-mirror\` trains without mirroring, \`ngram-tokens\`"

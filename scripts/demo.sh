@@ -3,14 +3,14 @@
 #   simulate 72 episodes like the original dataset, and a larger set -> check -> split 70/20/10
 #   -> train the default student on each (side by side, one core each) -> offline eval on the test
 #   splits -> closed-loop eval in the simulator -> policy step benchmark -> leaderboard.
-# Environment: MVLA_DEMO_OUT (default demo-out), MVLA_DEMO_EPOCHS (default: the preset's 60),
+# Environment: MVLA_DEMO_OUT (default demo-out), MVLA_DEMO_STEPS (default 1200 optimiser steps per run),
 #              MVLA_DEMO_EPISODES (default 72), MVLA_DEMO_LARGE (default 500; 0: skip the larger set),
 #              MVLA_DEMO_ROLLOUTS (default 4 per scenario x side x distance cell).
 set -euo pipefail
 mvla=${1:-build/mvla}
 build=$(dirname "$mvla")
 out=${MVLA_DEMO_OUT:-demo-out}
-epochs=${MVLA_DEMO_EPOCHS:-}
+steps=${MVLA_DEMO_STEPS:-1200}
 episodes=${MVLA_DEMO_EPISODES:-72}
 large=${MVLA_DEMO_LARGE:-500}
 rollouts=${MVLA_DEMO_ROLLOUTS:-4}
@@ -38,19 +38,13 @@ for d in "${dirs[@]}"; do "$mvla" data check "$d"; done
 step "3/8 split 70/20/10 by episode, stratified by scenario and side (mvla data split)"
 for d in "${dirs[@]}"; do "$mvla" data split "$d" -o "$d.split.json" --seed 1 | tail -1; done
 
-# The same number of optimiser steps on each set: 60 epochs of the small set.
-train_epochs() {
-  if [ -n "$epochs" ]; then echo "$epochs"; return; fi
-  echo $(( 60 * episodes / $1 > 1 ? 60 * episodes / $1 : 1 ))
-}
-
-step "4/8 train the default student on each set, one core each (mvla train; builds the frame cache first)"
+step "4/8 train the default student on each set, $steps steps, one core each (mvla train; builds the frame cache first)"
 pids=()
 for i in "${!sets[@]}"; do
   run=$runs/${sets[$i]}
   rm -rf "$run"
   train=("$mvla" --threads 1 train --data "${dirs[$i]}" --manifest "${dirs[$i]}.split.json" --out "$run"
-         --preset student --epochs "$(train_epochs "${counts[$i]}")" --seed 1)
+         --preset student --steps "$steps" --seed 1)
   # The first run shows its progress; the others write theirs to OUT/<run>.log.
   if [ "$i" -eq 0 ]; then "${train[@]}" & else "${train[@]}" > "$out/${sets[$i]}.log" 2>&1 & fi
   pids+=($!)

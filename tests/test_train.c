@@ -551,6 +551,21 @@ TEST(train_early_stopping_on_val_mae)
     CHECK(exists(out, "frames.cache")); /* the default cache lives in the run folder */
 }
 
+TEST(train_step_budget_sets_whole_epochs)
+{
+    char base[512], data[1024], manifest[1024], out[1024];
+    snprintf(base, sizeof base, "%s", test_tmpdir());
+    REQUIRE(make_data_and_split(base, 0, data, manifest) == 0);
+    snprintf(out, sizeof out, "%s/nested/run", base); /* missing parents are created */
+    TrainOptions o;
+    tiny_options(&o, data, manifest, out, NULL);
+    o.steps = 13; /* 6 steps an epoch: 3 epochs, 18 steps */
+    TrainResult r;
+    REQUIRE(train_run(&o, &r) == 0);
+    CHECK_MSG(r.status == TRAIN_COMPLETE && r.epochs_run == 3 && r.steps == 18, "%d epochs, %ld steps", r.epochs_run,
+              r.steps);
+}
+
 /* The commands through the binary (skipped when MVLA_BIN is unset or does not have them yet). */
 TEST(train_cli_errors_name_the_problem)
 {

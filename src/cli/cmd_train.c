@@ -27,6 +27,7 @@ static void usage(FILE *fp)
             "  --backbone DIR     the clip-* presets' Hugging Face CLIP folder (config.json, model.safetensors,\n"
             "                     vocab.json, merges.txt); its features are computed once into CACHE.features/\n"
             "  --epochs N  --batch-size N  --lr X  --weight-decay X  --warmup FRACTION  --clip X\n"
+            "  --steps N          train about N optimiser steps (whole epochs) instead of --epochs\n"
             "  --patience N  --seed N      override the config's train.* values\n"
             "  --cache PATH       frame cache (default RUN/frames.cache; rebuilt when the sources change)\n"
             "  --fold K           train fold K of a K-fold manifest\n"
@@ -138,6 +139,7 @@ int cmd_train(int argc, char **argv)
         else if (!strcmp(a, "--cache")) o.cache_path = v;
         else if (!strcmp(a, "--backbone")) o.backbone = v;
         else if (!strcmp(a, "--epochs")) bad = parse_long(a, v, 1, 100000, &n), o.epochs = (int)n;
+        else if (!strcmp(a, "--steps")) bad = parse_long(a, v, 1, 100000000, &n), o.steps = n;
         else if (!strcmp(a, "--batch-size")) bad = parse_long(a, v, 1, 4096, &n), o.batch_size = (int)n;
         else if (!strcmp(a, "--patience")) bad = parse_long(a, v, 0, 100000, &n), o.patience = (int)n;
         else if (!strcmp(a, "--seed")) bad = parse_long(a, v, 0, 1L << 53, &n), o.seed = n;
@@ -161,7 +163,7 @@ int cmd_train(int argc, char **argv)
         usage(stderr);
         return 2;
     }
-    if (o.resume && (o.config_path || o.preset || o.backbone || o.epochs >= 0 || o.batch_size >= 0 || o.patience >= 0 ||
+    if (o.resume && (o.config_path || o.preset || o.backbone || o.epochs >= 0 || o.steps > 0 || o.batch_size >= 0 || o.patience >= 0 ||
                      o.seed >= 0 || o.lr >= 0 || o.weight_decay >= 0 || o.warmup >= 0 || o.clip >= 0)) {
         fprintf(stderr, "mvla train: --resume continues with RUN/config.json: --config, --preset, --backbone and the train.* "
                         "overrides cannot be combined with it\n");

@@ -234,13 +234,16 @@ static int parse_augment(const Ctx *x0, const json_t *v, TrainSettings *t)
 
 static int parse_train(const Ctx *x0, const json_t *o, TrainSettings *t)
 {
-    static const char *const keys[] = {"epochs", "batch_size", "lr", "min_lr", "schedule", "warmup", "weight_decay",
+    static const char *const keys[] = {"epochs", "steps", "batch_size", "lr", "min_lr", "schedule", "warmup", "weight_decay",
                                        "beta1", "beta2", "eps", "encoder_lr_scale", "clip", "patience", "min_delta",
                                        "seed", "log_every", "skip_start", "batching", "seq_len", "seq_batch",
                                        "augment", NULL};
     Ctx x = {x0->src, "train"};
     int rc = check_keys(&x, o, keys), sched = (int)t->schedule;
     if (!rc) rc = get_int(&x, o, "epochs", 1, 100000, &t->epochs);
+    int steps = (int)t->steps;
+    if (!rc) rc = get_int(&x, o, "steps", 0, 100000000, &steps);
+    t->steps = steps;
     if (!rc) rc = get_int(&x, o, "batch_size", 1, 4096, &t->batch_size);
     if (!rc) rc = get_num(&x, o, "lr", 0, 1, 1, &t->lr);
     if (!rc) rc = get_num(&x, o, "min_lr", 0, 0, 1, &t->min_lr);
@@ -446,6 +449,7 @@ char *train_config_to_json(const TrainConfig *c)
     const DataSettings *d = &c->data;
     json_t *tr = json_object();
     json_object_set_new(tr, "epochs", json_integer(t->epochs));
+    json_object_set_new(tr, "steps", json_integer(t->steps));
     json_object_set_new(tr, "batch_size", json_integer(t->batch_size));
     json_object_set_new(tr, "lr", json_real(t->lr));
     json_object_set_new(tr, "min_lr", json_real(t->min_lr));

@@ -18,6 +18,8 @@
  *
  * train (defaults of the "student" preset in brackets):
  *   epochs            [60] 1..100000
+ *   steps             [0] > 0: about this many optimiser steps instead (epochs = ceil(steps / batches per
+ *                     epoch)), so data sets of different sizes train for the same budget; 0: use epochs
  *   batch_size        [8] 1..4096
  *   lr                [3e-3] peak learning rate, (0, 1]
  *   min_lr            [1e-6] where the decay ends, [0, lr]
@@ -65,6 +67,7 @@ enum { TRAIN_BATCH_SEQUENCE = 0, TRAIN_BATCH_WINDOW = 1 };
 
 typedef struct {
     int epochs, batch_size;
+    long steps; /* > 0: train this many optimiser steps (epochs derived from it); 0: epochs */
     double lr, min_lr;
     LrScheduleKind schedule;
     double warmup;

@@ -41,6 +41,7 @@ void train_options_default(TrainOptions *o)
     memset(o, 0, sizeof *o);
     o->fold = -1;
     o->epochs = o->batch_size = o->patience = -1;
+    o->steps = -1;
     o->lr = o->weight_decay = o->warmup = o->clip = -1;
     o->seed = -1;
 }
@@ -58,7 +59,10 @@ int train_resolve_config(const TrainOptions *o, TrainConfig *c)
     if (o->warmup > 0.5) bad = "--warmup: expected a fraction of the steps in [0, 0.5]";
     if (o->seed > (1LL << 53)) bad = "--seed: expected 0..2^53";
     if (bad) return mvla_fail(MVLA_ERR_ARG, "%s", bad);
-    if (o->epochs >= 0) t->epochs = o->epochs;
+    if (o->steps > 100000000) bad = "--steps: expected 1..100000000";
+    if (bad) return mvla_fail(MVLA_ERR_ARG, "%s", bad);
+    if (o->epochs >= 0) t->epochs = o->epochs, t->steps = 0;
+    if (o->steps > 0) t->steps = o->steps;
     if (o->batch_size >= 0) t->batch_size = o->batch_size;
     if (o->patience >= 0) t->patience = o->patience;
     if (o->lr >= 0) t->lr = o->lr;
@@ -469,6 +473,8 @@ static int setup_model(Run *r)
         r->batches = batch_loader_num_batches(r->train_ld);
     }
     r->has_val = r->val_ld || r->val_sq || (r->clip && clip_train_has_val(r->clip));
+    if (t->steps > 0) /* a step budget: whole epochs, at least one */
+        r->cfg.train.epochs = (int)((t->steps + r->batches - 1) / (r->batches > 0 ? r->batches : 1));
     r->total_steps = r->batches * t->epochs;
     r->sched = (LrSchedule){t->schedule, (float)t->lr, (long)llround(t->warmup * (double)r->total_steps),
                             r->total_steps, (float)t->min_lr};

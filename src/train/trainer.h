@@ -72,6 +72,7 @@ typedef struct {
     int folds;                 /* > 0: train every fold of a K-fold manifest with that many folds */
     /* overrides of the config; negative: keep the config's value */
     int epochs, batch_size, patience;
+    long steps; /* --steps: > 0 replaces the config's epochs by a step budget */
     double lr, weight_decay, warmup, clip;
     long long seed;
     int threads;               /* > 0: this many threads for the run (the previous count is restored after) */
