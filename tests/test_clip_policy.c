@@ -18,7 +18,6 @@
 #include "nn/checkpoint.h"
 #include "runtime/model_file.h"
 #include "runtime/model_policy.h"
-#include "sim/generate.h"
 #include "train/evaluate.h"
 #include "train/train_clip.h"
 #include "train/trainer.h"
@@ -168,19 +167,22 @@ TEST(clip_normalisation_fusion)
     CHECK_NEAR(out[4] + out[5], -0.8, 1e-6);
 }
 
-/* test_tmpdir()/sim: 8 simulated episodes and a 50/25/25 split. */
-static int make_sim(char *data, char *manifest)
+/* test_tmpdir()/eps: 8 tiny synthetic episodes (data_testutil.h: 12 frames of 32x18, the teleop keys in
+ * turn), left and right instructions, and a 50/25/25 split. */
+static int make_data(char *data, char *manifest)
 {
-    snprintf(data, 1024, "%s/sim", test_tmpdir());
+    snprintf(data, 1024, "%s/eps", test_tmpdir());
     snprintf(manifest, 1024, "%s/split.json", test_tmpdir());
-    SimConfig sc;
-    sim_config_default(&sc);
-    sim_camera_default(&sc.camera, 48, 27);
-    SimGenSpec g;
-    sim_gen_spec_default(&g);
-    g.count = 8;
-    g.seed = 5;
-    int rc = sim_generate(data, &sc, &g, NULL, NULL);
+    mkdir(data, 0755);
+    static const char *const scen[4] = {"1box_vert", "1box_hori", "2box_vert", "2box_hori"};
+    int rc = 0;
+    for (int i = 0; !rc && i < 8; i++) {
+        const char *side = i % 2 ? "right" : "left";
+        char name[128], ins[96];
+        snprintf(name, sizeof name, "episode_20250101_1200%02d_%s_%s_core_medium.h5", i, scen[i / 2], side);
+        snprintf(ins, sizeof ins, "Navigate to the cup on the %s", side);
+        rc = dt_write_episode(data, name, 12, 32, 18, (uint64_t)i + 1, ins);
+    }
     Dataset *ds = NULL;
     DatasetOptions dopt = {0};
     dopt.hash = 1;
@@ -356,7 +358,7 @@ TEST(clip_presets_train_eval_export)
     int threads = mvla_get_threads();
     mvla_set_threads(1); /* eval and export too: tiny models lose to thread wake-ups on a busy machine */
     REQUIRE(make_backbone(bb, sizeof bb, "bb") == 0);
-    REQUIRE(make_sim(data, manifest) == 0);
+    REQUIRE(make_data(data, manifest) == 0);
     snprintf(out, sizeof out, "%s/run", test_tmpdir());
     snprintf(cache, sizeof cache, "%s/frames.cache", test_tmpdir());
     TrainOptions o;

@@ -7,6 +7,7 @@
 #include "data/actions.h"
 #include "data/check.h"
 #include "io/episode.h"
+#include "sim/baselines.h"
 #include "sim/generate.h"
 #include "test.h"
 
@@ -127,6 +128,43 @@ TEST(sim_generate_episodes_pass_checks)
     if (file_read_all(log, &out, &len) == 0 && !ok) fprintf(stderr, "%s", out);
     CHECK_MSG(ok && out && strstr(out, "ok: 8 files"), "sim_h5py_check.py failed (status %d)", st);
     free(out);
+}
+
+/* DAgger: with expert_prob 1 the learner never drives (the expert's own core episode); with 0 the
+ * learner (always forward) drives, every frame still carries the expert's key for where the robot is. */
+TEST(sim_dagger_rollouts_label_the_learners_states)
+{
+    SimConfig cfg;
+    tiny_config(&cfg);
+    SimEnv *env = NULL;
+    REQUIRE(sim_env_new(&env, &cfg) == 0);
+    SimGenSpec g;
+    sim_gen_spec_default(&g);
+    g.variant_frac = 0; /* core episodes: what DAgger labels with */
+    Policy fwd;
+    REQUIRE(sim_forward_policy(&fwd) == 0);
+    int index = 0; /* cell 0: one box, close: driving straight on soon needs a lateral key */
+    SimEpisode ref, all_expert, all_learner;
+    REQUIRE(sim_episode_make(env, &g, index, NULL, &ref) == 0);
+    g.expert_prob = 1;
+    REQUIRE(sim_episode_make(env, &g, index, &fwd, &all_expert) == 0);
+    g.expert_prob = 0;
+    REQUIRE(sim_episode_make(env, &g, index, &fwd, &all_learner) == 0);
+    CHECK(strstr(all_expert.name, "_dagger") && !strstr(ref.name, "dagger"));
+    CHECK(all_expert.num_frames == ref.num_frames &&
+          !memcmp(all_expert.actions, ref.actions, (size_t)ref.num_frames * 3 * sizeof(float)));
+    /* The learner drives forward, the labels say where to go: a lateral key once the box is near. */
+    int lateral = 0;
+    for (int t = 1; t < all_learner.num_frames; t++) {
+        char k = action_to_key(all_learner.actions + 3 * t, ACTION_TOL);
+        CHECK_MSG(k != 0, "frame %d: not a teleop key", t);
+        lateral |= k == 'a' || k == 'd';
+    }
+    CHECK(lateral);
+    CHECK(memcmp(all_learner.frames, ref.frames, (size_t)ref.width * ref.height * 3) == 0); /* same scene */
+    sim_episode_free(&ref), sim_episode_free(&all_expert), sim_episode_free(&all_learner);
+    policy_destroy(&fwd);
+    sim_env_free(env);
 }
 
 TEST(sim_generate_same_seed_same_bytes)

@@ -28,6 +28,9 @@ static void sim_usage(FILE *fp)
             "  mvla sim generate -o DIR [-n N] [options]   N expert episodes (default 24), balanced over the 24\n"
             "                                              scenario x side x distance cells and the lightings\n"
             "      --variant-frac F     share of 'variant' episodes (default 0.5; the rest 'core')\n"
+            "      --learner FILE       DAgger: this trained model drives (a checkpoint or model file), the\n"
+            "                           expert labels every frame with its key for the state reached\n"
+            "      --expert-prob P      DAgger: chance per step that the expert drives instead (default 0.5)\n"
             "  mvla sim eval [--policy P | --model FILE] [--rollouts R] [--json OUT] [--svg OUT] [options]\n"
             "      --policy P           expert (default), expert-variant, expert-no-instruction, forward, random\n"
             "      --model FILE         a trained model: a checkpoint of mvla train or a model file of mvla export\n"
@@ -49,11 +52,11 @@ static void sim_usage(FILE *fp)
 }
 
 typedef struct {
-    const char *out, *json, *svg, *policy, *model, *lang;
+    const char *out, *json, *svg, *policy, *model, *learner, *lang;
     long count, rollouts, max_steps, distractors;
     unsigned long long seed;
     int width, height, lighting, target, target_set;
-    float variant_frac, speed_scale;
+    float variant_frac, speed_scale, expert_prob;
     int boxes, layout, distance, side;
 } SimArgs;
 
@@ -87,7 +90,7 @@ static int parse_args(int argc, char **argv, SimArgs *a)
 {
     memset(a, 0, sizeof *a);
     a->count = 24, a->rollouts = 4, a->max_steps = 40, a->seed = 1;
-    a->lighting = -1, a->target = -1, a->variant_frac = 0.5f, a->speed_scale = 0.5f, a->lang = "en";
+    a->lighting = -1, a->target = -1, a->variant_frac = 0.5f, a->expert_prob = 0.5f, a->speed_scale = 0.5f, a->lang = "en";
     a->policy = "expert";
     a->boxes = 1, a->layout = SIM_LAYOUT_VERT, a->distance = SIM_DIST_MEDIUM, a->side = SIM_SIDE_LEFT;
     for (int i = 2; i < argc; i++) {
@@ -107,6 +110,10 @@ static int parse_args(int argc, char **argv, SimArgs *a)
         else if (strcmp(o, "--svg") == 0) a->svg = v;
         else if (strcmp(o, "--policy") == 0) a->policy = v;
         else if (strcmp(o, "--model") == 0) a->model = v;
+        else if (strcmp(o, "--learner") == 0) a->learner = v;
+        else if (strcmp(o, "--expert-prob") == 0) {
+            if (parse_float(v, 0, 1, &a->expert_prob)) return bad(o, v, "a number in [0, 1]");
+        }
         else if (strcmp(o, "-n") == 0 || strcmp(o, "--count") == 0) {
             if (parse_long(v, 0, 10000000, &a->count)) return bad(o, v, "a count 0..10000000");
         } else if (strcmp(o, "--rollouts") == 0) {
@@ -170,6 +177,9 @@ static void on_progress(void *user, int done, int total)
     progress_update(user, done, NULL);
 }
 
+/* Each generating thread opens its own copy of the learner (a policy handle is single-threaded). */
+static int open_learner(Policy *out, void *path) { return model_policy_open(out, path); }
+
 static int sim_generate_main(const SimArgs *a)
 {
     if (!a->out) {
@@ -183,6 +193,7 @@ static int sim_generate_main(const SimArgs *a)
     g.count = (int)a->count, g.seed = a->seed, g.lighting = a->lighting;
     g.target = a->target_set ? a->target : SIM_TARGET_CUP;
     g.distractors = (int)a->distractors, g.variant_frac = a->variant_frac, g.lang = a->lang;
+    if (a->learner) g.open_learner = open_learner, g.learner_user = (void *)a->learner, g.expert_prob = a->expert_prob;
     Progress p;
     progress_start(&p, "generate", g.count, "episode");
     int rc = sim_generate(a->out, &cfg, &g, on_progress, &p);

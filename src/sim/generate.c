@@ -26,6 +26,7 @@ void sim_gen_spec_default(SimGenSpec *g)
     g->target = SIM_TARGET_CUP;
     g->variant_frac = 0.5f;
     g->lang = "en";
+    g->expert_prob = 0.5f;
 }
 
 void sim_episode_free(SimEpisode *ep)
@@ -37,7 +38,7 @@ void sim_episode_free(SimEpisode *ep)
 }
 
 /* Name, time stamp and duration: deterministic, and consistent with the lighting. */
-static void episode_stamp(SimEpisode *ep, const SimGenSpec *g, int index, Rng *r)
+static void episode_stamp(SimEpisode *ep, const SimGenSpec *g, int index, int dagger, Rng *r)
 {
     static const int hour_lo[SIM_LIGHT_COUNT] = {5, 8, 17, 20}, hour_n[SIM_LIGHT_COUNT] = {2, 4, 3, 4};
     struct tm base = {0};
@@ -55,22 +56,25 @@ static void episode_stamp(SimEpisode *ep, const SimGenSpec *g, int index, Rng *r
     const char *prefix = ep->scene.target == SIM_TARGET_BOTTLE ? "bottle_" : ep->scene.target == SIM_TARGET_BASKET ? "basket_" : "";
     char light[16] = "";
     if (l != SIM_LIGHT_MORNING) snprintf(light, sizeof light, "_%s", sim_lighting_name((SimLighting)l));
-    snprintf(ep->name, sizeof ep->name, "%sepisode_%s_%dbox_%s_%s_%s_%s%s", prefix, stamp, ep->scene.boxes,
+    snprintf(ep->name, sizeof ep->name, "%sepisode_%s_%dbox_%s_%s_%s_%s%s%s", prefix, stamp, ep->scene.boxes,
              sim_layout_name(ep->scene.layout), sim_side_name(ep->side), ep->variant ? "variant" : "core",
-             sim_distance_name(ep->scene.distance), light);
+             sim_distance_name(ep->scene.distance), light, dagger ? "_dagger" : "");
     /* 0.4 s per key plus the operator's pause before the next one */
     ep->duration = 0;
     for (int k = 1; k < ep->num_frames; k++) ep->duration += 0.4 + 0.25 + 0.65 * rng_uniform(r);
     (void)g;
 }
 
-/* One expert rollout into ep; returns 1 if the expert succeeded, 0 if not, <0 on error (rc in *err). */
-static int rollout(SimEnv *env, Policy *expert, SimEpisode *ep, int *err)
+/* One rollout into ep, labelled by the expert; the learner (NULL: none) drives except with probability
+ * expert_prob per step. Returns 1 if the rollout succeeded, 0 if not, <0 on error (rc in *err). */
+static int rollout(SimEnv *env, Policy *expert, Policy *learner, float expert_prob, Rng *mix, SimEpisode *ep,
+                   int *err)
 {
     const int W = env->cfg.camera.width, H = env->cfg.camera.height;
     const size_t frame_bytes = (size_t)W * H * 3;
     int t = 0, rc;
-    if ((rc = sim_env_reset(env, &ep->scene, ep->seed)) || (rc = policy_reset(expert, ep->instruction))) {
+    if ((rc = sim_env_reset(env, &ep->scene, ep->seed)) || (rc = policy_reset(expert, ep->instruction)) ||
+        (learner && (rc = policy_reset(learner, ep->instruction)))) {
         *err = rc;
         return -1;
     }
@@ -87,12 +91,20 @@ static int rollout(SimEnv *env, Policy *expert, SimEpisode *ep, int *err)
             *err = rc;
             return -1;
         }
-        float a[3];
+        float a[3], b[3];
         policy_step(expert, env->frame, W, H, POLICY_BGR, a);
+        const float *drive = a;
+        if (learner && rng_uniform(mix) >= expert_prob) {
+            if ((rc = policy_step(learner, env->frame, W, H, POLICY_BGR, b))) {
+                *err = rc;
+                return -1;
+            }
+            drive = b;
+        }
         memcpy(ep->frames + (size_t)t * frame_bytes, env->frame, frame_bytes);
         memcpy(ep->actions + (size_t)t * 3, a, sizeof a);
         ep->events[t++] = policy_action_is_stop(a, POLICY_STOP_DEAD_ZONE) ? ev_stop : ev_action;
-        sim_env_step(env, a);
+        sim_env_step(env, drive);
     }
     ep->num_frames = t;
     SimOutcome o;
@@ -100,7 +112,7 @@ static int rollout(SimEnv *env, Policy *expert, SimEpisode *ep, int *err)
     return o.success && o.stopped && o.adhered;
 }
 
-int sim_episode_make(SimEnv *env, const SimGenSpec *g, int index, SimEpisode *ep)
+int sim_episode_make(SimEnv *env, const SimGenSpec *g, int index, Policy *learner, SimEpisode *ep)
 {
     memset(ep, 0, sizeof *ep);
     if (env->cfg.max_steps + 2 > (int)(sizeof ep->events / sizeof ep->events[0]))
@@ -117,7 +129,7 @@ int sim_episode_make(SimEnv *env, const SimGenSpec *g, int index, SimEpisode *ep
     ep->scene.distractors = g->distractors;
     Rng r;
     rng_seed(&r, sim_mix_seed(g->seed, (uint64_t)index, 0x9e4, 0));
-    ep->variant = rng_uniform(&r) < g->variant_frac;
+    ep->variant = rng_uniform(&r) < g->variant_frac && !learner; /* DAgger labels: the canonical route */
     ep->instruction = sim_instruction(ep->scene.target, ep->side, g->lang ? g->lang : "en");
     ep->width = env->cfg.camera.width, ep->height = env->cfg.camera.height;
     size_t max_frames = (size_t)env->cfg.max_steps + 2;
@@ -132,9 +144,11 @@ int sim_episode_make(SimEnv *env, const SimGenSpec *g, int index, SimEpisode *ep
     int rc = sim_expert_policy(&expert, env, &opt);
     for (int attempt = 0; !rc && attempt < MAX_TRIES; attempt++) {
         ep->seed = sim_mix_seed(g->seed, (uint64_t)index, (uint64_t)attempt, 0x6e4);
-        int err = 0, ok = rollout(env, &expert, ep, &err);
+        Rng mix;
+        rng_seed(&mix, sim_mix_seed(ep->seed, 0xda, 0, 0));
+        int err = 0, ok = rollout(env, &expert, learner, g->expert_prob, &mix, ep, &err);
         if (ok < 0) rc = err;
-        else if (ok) break;
+        else if (ok || learner) break;
         else if (attempt == MAX_TRIES - 1)
             rc = mvla_fail(MVLA_ERR_ARG, "sim generate: episode %d: the expert failed %d seeds in a row", index, MAX_TRIES);
     }
@@ -143,7 +157,7 @@ int sim_episode_make(SimEnv *env, const SimGenSpec *g, int index, SimEpisode *ep
         sim_episode_free(ep);
         return rc;
     }
-    episode_stamp(ep, g, index, &r);
+    episode_stamp(ep, g, index, learner != NULL, &r);
     return 0;
 }
 
@@ -187,9 +201,10 @@ static int make_dir(const char *dir)
 int sim_generate(const char *dir, const SimConfig *cfg, const SimGenSpec *g, SimGenProgress progress, void *user)
 {
     if (g->count < 0 || g->count > 10000000 || g->lighting >= SIM_LIGHT_COUNT || g->target >= SIM_TARGET_COUNT ||
-        g->distractors < 0 || g->distractors > SIM_MAX_DISTRACTORS || !(g->variant_frac >= 0) || g->variant_frac > 1)
+        g->distractors < 0 || g->distractors > SIM_MAX_DISTRACTORS || !(g->variant_frac >= 0) || g->variant_frac > 1 ||
+        !(g->expert_prob >= 0) || g->expert_prob > 1)
         return mvla_fail(MVLA_ERR_ARG, "sim generate: count >= 0, lighting/target in range or -1, distractors 0..%d, "
-                                       "variant fraction 0..1 expected", SIM_MAX_DISTRACTORS);
+                                       "variant fraction and expert probability 0..1 expected", SIM_MAX_DISTRACTORS);
     int rc = make_dir(dir);
     if (rc) return rc;
     int first_rc = 0, done = 0;
@@ -197,7 +212,9 @@ int sim_generate(const char *dir, const SimConfig *cfg, const SimGenSpec *g, Sim
 #pragma omp parallel
     {
         SimEnv *env = NULL;
+        Policy learner = {0};
         int trc = sim_env_new(&env, cfg);
+        if (!trc && g->open_learner) trc = g->open_learner(&learner, g->learner_user);
         if (trc) {
 #pragma omp critical(sim_gen_error)
             if (!first_rc) {
@@ -213,7 +230,7 @@ int sim_generate(const char *dir, const SimConfig *cfg, const SimGenSpec *g, Sim
             stop = first_rc;
             if (stop || !env) continue;
             SimEpisode ep;
-            int erc = sim_episode_make(env, g, i, &ep);
+            int erc = sim_episode_make(env, g, i, g->open_learner ? &learner : NULL, &ep);
             if (!erc) {
                 char path[4096];
                 snprintf(path, sizeof path, "%s/%s.h5", dir, ep.name);
@@ -231,6 +248,7 @@ int sim_generate(const char *dir, const SimConfig *cfg, const SimGenSpec *g, Sim
                 if (progress && !erc) progress(user, done, g->count);
             }
         }
+        policy_destroy(&learner);
         sim_env_free(env);
     }
     if (first_rc) return mvla_fail(first_rc, "%s", first_msg);

@@ -10,6 +10,7 @@
 #ifndef MVLA_SIM_GENERATE_H
 #define MVLA_SIM_GENERATE_H
 
+#include "runtime/policy.h"
 #include "sim/env.h"
 
 #include <stdint.h>
@@ -22,6 +23,14 @@ typedef struct {
     int distractors;    /* at most this many per scene (0..3) */
     float variant_frac; /* share of "variant" episodes (0.5) */
     const char *lang;   /* instruction language, "en" (default) or "ko" */
+    /* DAgger: when open_learner is set, a trained policy drives instead (each generating thread opens
+     * its own through open_learner(out, learner_user)); at each step the expert drives with probability
+     * expert_prob, and every frame is labelled with the core expert's key for the state the robot is
+     * really in. Rollouts end on the learner's mistakes too (collision, timeout): those states are the
+     * point. Files get a "dagger" name token and are never retried. */
+    int (*open_learner)(Policy *out, void *learner_user);
+    void *learner_user;
+    float expert_prob;  /* 0..1 (default 0.5) */
 } SimGenSpec;
 
 void sim_gen_spec_default(SimGenSpec *g);
@@ -43,8 +52,8 @@ typedef struct {
 } SimEpisode;
 
 /* Runs the expert for episode `index` of g on env (retrying with the next seed in the rare case
- * the expert fails) and fills ep. */
-int sim_episode_make(SimEnv *env, const SimGenSpec *g, int index, SimEpisode *ep);
+ * the expert fails) and fills ep; with learner (NULL: none) a DAgger rollout as described above. */
+int sim_episode_make(SimEnv *env, const SimGenSpec *g, int index, Policy *learner, SimEpisode *ep);
 void sim_episode_free(SimEpisode *ep);
 /* Writes ep to path (atomically) with episode_write. */
 int sim_episode_write(const SimEpisode *ep, const char *path);
