@@ -3,8 +3,9 @@
  * Writes a random model of the preset's real shape (Hugging Face layout) and random pixel_values to a
  * temp folder; mvla loads it with clip_load, the peer (bench/peers/clip_torch.py, Debian's python3-torch,
  * eager, torch.inference_mode) reads the same files. For 1 and 2 threads and batch 1 and N (default 8),
- * prints ms per image (median and best wall clock, median CPU time of all threads), GFLOP/s (a multiply-add
- * counts 2) and the largest difference between the two image_embeds.
+ * prints, for mvla in fp32 and in int8 (models/clip_int8.h), ms per image (median and best wall clock, median
+ * CPU time of all threads), images/s, GFLOP/s (a multiply-add counts 2; int8 counts the same operations), and
+ * the largest difference and smallest cosine similarity between mvla's and torch's image_embeds.
  * On a shared machine the wall-clock numbers move with other processes' load; the 1-thread CPU time does not.
  * On AVX-512 x86 machines OpenBLAS 0.3.21 may pick its Haswell (AVX2) kernels: OPENBLAS_CORETYPE=SKYLAKEX in
  * the environment selects the AVX-512 ones (about 30% less time here). */
@@ -13,6 +14,7 @@
 #include "base/threads.h"
 #include "io/safetensors.h"
 #include "models/clip.h"
+#include "models/clip_int8.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -44,8 +46,8 @@ static double cpu_now(void)
 }
 
 /* `iters` no_grad forwards after two warm-ups (the first sizes the arena, the second touches its pages);
- * embeds (B*P floats) receives the output. */
-static Timing time_mvla(const ClipModel *m, Tensor *px, int iters, float *embeds)
+ * embeds (B*P floats) receives the output. With q, the int8 forward. */
+static Timing time_mvla(const ClipModel *m, const ClipVisionInt8 *q, Tensor *px, int iters, float *embeds)
 {
     Graph *g = graph_new();
     graph_set_grad(g, 0);
@@ -54,7 +56,7 @@ static Timing time_mvla(const ClipModel *m, Tensor *px, int iters, float *embeds
     for (int i = -2; i < iters; i++) {
         graph_reset(g);
         double t0 = time_now(), c0 = cpu_now();
-        if (clip_vision_forward(g, m, px, 0, &out)) {
+        if (q ? clip_vision_int8_forward(g, q, px, 0, &out) : clip_vision_forward(g, m, px, 0, &out)) {
             fprintf(stderr, "bench_clip: %s\n", mvla_error_message());
             exit(1);
         }
@@ -111,6 +113,21 @@ static double max_diff(const float *a, const float *b, long n)
     return m;
 }
 
+/* The smallest cosine similarity between matching rows ([rows, P]) of a and b. */
+static double min_cosine(const float *a, const float *b, int rows, int P)
+{
+    double worst = 1.0;
+    for (int r = 0; r < rows; r++) {
+        double ab = 0, aa = 0, bb = 0;
+        for (int k = 0; k < P; k++) {
+            double x = a[(long)r * P + k], y = b[(long)r * P + k];
+            ab += x * y, aa += x * x, bb += y * y;
+        }
+        worst = fmin(worst, ab / (sqrt(aa) * sqrt(bb) + 1e-30));
+    }
+    return worst;
+}
+
 int main(int argc, char **argv)
 {
     const char *preset = "ViT-B/32";
@@ -151,15 +168,25 @@ int main(int argc, char **argv)
         return 1;
     }
     clip_free(gen);
+    ClipVisionInt8 *q8 = NULL;
+    if (clip_vision_int8_new(&q8, m)) {
+        fprintf(stderr, "bench_clip: %s\n", mvla_error_message());
+        return 1;
+    }
     int R = cfg.vision.image_size, P = cfg.projection_dim;
     double gflop_per_image = 2e-9 * clip_vision_macs(m);
     printf("CLIP %s image encoder, %d tokens, %.2f GFLOP per image (random weights, HF layout, %s)\n", preset,
            clip_vision_tokens(&cfg.vision), gflop_per_image, dir);
     printf("ms per image: wall-clock median (best) of the forwards, and the median CPU time of all threads;\n"
-           "GFLOP/s and the time ratio from the best wall-clock time (the least disturbed by other processes)\n\n"
-           "| batch | threads | mvla ms/image | mvla CPU ms | mvla GFLOP/s | torch ms/image | torch CPU ms "
-           "| torch GFLOP/s | mvla/torch time | max abs embeds diff |\n"
-           "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n");
+           "images/s, GFLOP/s and the time ratio from the best wall-clock time (the least disturbed by other\n"
+           "processes); int8 GFLOP/s counts the same fp32-equivalent operations. int8 (kernel %s): per-channel s8\n"
+           "weights, per-token dynamic u8 activations (models/clip_int8.h); torch runs fp32 (the same torch\n"
+           "numbers are repeated on the int8 row); the last column is the smallest per-image cosine similarity of\n"
+           "image_embeds to torch's.\n\n"
+           "| batch | threads | mvla mode | mvla ms/image | mvla CPU ms | mvla images/s | mvla GFLOP/s | torch ms/image "
+           "| torch CPU ms | torch GFLOP/s | mvla/torch time | max abs embeds diff | min cosine |\n"
+           "|---:|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n",
+           i8_kernel_name(clip_vision_int8_kernel(q8)));
     int batches[2] = {1, batch};
     for (int bi = 0; bi < (batch > 1 ? 2 : 1); bi++) {
         int B = batches[bi];
@@ -177,21 +204,29 @@ int main(int argc, char **argv)
         st_writer_free(w);
         int n_iters = iters ? iters : (B == 1 ? 15 : 5);
         float *ours = malloc((size_t)B * P * sizeof(float)), *theirs = malloc((size_t)B * P * sizeof(float));
+        float *ours8 = malloc((size_t)B * P * sizeof(float));
         for (int threads = 1; threads <= 2; threads++) {
             mvla_set_threads(threads);
-            Timing a = time_mvla(m, px, n_iters, ours);
+            Timing a = time_mvla(m, NULL, px, n_iters, ours);
+            Timing a8 = time_mvla(m, q8, px, n_iters, ours8);
             Timing b = use_peer ? time_peer(dir, inputs, threads, n_iters, theirs, (long)B * P)
                                 : (Timing){-1, -1, -1};
-            printf("| %d | %d | %.1f (%.1f) | %.1f | %.1f |", B, threads, a.median / B, a.best / B, a.cpu / B,
-                   gflop_per_image * B / (a.best * 1e-3));
-            if (b.median > 0)
-                printf(" %.1f (%.1f) | %.1f | %.1f | %.2f | %.1e |\n", b.median / B, b.best / B, b.cpu / B,
-                       gflop_per_image * B / (b.best * 1e-3), a.best / b.best, max_diff(ours, theirs, (long)B * P));
-            else
-                printf(" - | - | - | - | - |\n");
+            for (int mode = 0; mode < 2; mode++) {
+                Timing t = mode ? a8 : a;
+                const float *e = mode ? ours8 : ours;
+                printf("| %d | %d | %s | %.1f (%.1f) | %.1f | %.1f | %.1f |", B, threads, mode ? "int8" : "fp32",
+                       t.median / B, t.best / B, t.cpu / B, B / (t.best * 1e-3), gflop_per_image * B / (t.best * 1e-3));
+                if (b.median > 0)
+                    printf(" %.1f (%.1f) | %.1f | %.1f | %.2f | %.1e | %.5f |\n", b.median / B, b.best / B, b.cpu / B,
+                           gflop_per_image * B / (b.best * 1e-3), t.best / b.best, max_diff(e, theirs, (long)B * P),
+                           min_cosine(e, theirs, B, P));
+                else
+                    printf(" - | - | - | - | %.1e (vs fp32) | %.5f (vs fp32) |\n", max_diff(e, ours, (long)B * P),
+                           min_cosine(e, ours, B, P));
+            }
             fflush(stdout);
         }
-        free(ours), free(theirs);
+        free(ours), free(theirs), free(ours8);
         tensor_free(px);
         unlink(inputs);
     }
@@ -202,6 +237,7 @@ int main(int argc, char **argv)
         unlink(path);
     }
     rmdir(dir);
+    clip_vision_int8_free(q8);
     clip_free(m);
     return 0;
 }

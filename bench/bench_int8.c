@@ -16,6 +16,7 @@
 #include "runtime/model_file.h"
 #include "runtime/quantize.h"
 #include "tensor/gemm.h"
+#include "bench_rounds.h"
 
 #include <glob.h>
 #include <math.h>
@@ -121,7 +122,20 @@ static void synth_frame(uint8_t *px, int W, int H, int t)
             }
 }
 
-/* Rounds of 25 steps for ~1 s (0.25 s quick) after 20 warm-up steps: one table row. */
+typedef struct {
+    const uint8_t *frames; /* 8 RGB frames */
+    size_t frame_bytes;
+} RgbFrames;
+
+/* One step on frame i % 8 of ctx (an RgbFrames). */
+static int step_rgb(StudentRunner *r, long i, void *ctx)
+{
+    const RgbFrames *f = ctx;
+    float action[3];
+    return student_runner_step_rgb(r, f->frames + (size_t)(i % 8) * f->frame_bytes, action, NULL);
+}
+
+/* Step mode for ~1 s (0.25 s quick, bench_rounds.h): one table row. */
 static int bench_steps(const char *path, const char *label, int threads, I8Kernel kernel)
 {
     ModelFile mf;
@@ -134,33 +148,11 @@ static int bench_steps(const char *path, const char *label, int threads, I8Kerne
     StudentRunner *r = student_runner_new(p);
     if (!frames || !r || student_runner_set_instruction(r, "Navigate to the gray basket on the left")) return 1;
     for (int i = 0; i < 8; i++) synth_frame(frames + (size_t)i * W * H * 3, W, H, i);
-    float action[3];
-    for (int i = 0; i < 20; i++) student_runner_step_rgb(r, frames + (size_t)(i % 8) * W * H * 3, action, NULL);
-    enum { ROUND = 25, MAX_ROUNDS = 400 };
-    double rounds[MAX_ROUNDS], enc[MAX_ROUNDS], head[MAX_ROUNDS], budget = quick ? 0.25 : 1.0, start = time_now();
-    int n = 0;
-    long step = 0;
-    do {
-        double e0, h0, e1, h1, t0 = time_now();
-        student_runner_timing(r, &e0, &h0, NULL);
-        for (int i = 0; i < ROUND; i++, step++)
-            if (student_runner_step_rgb(r, frames + (size_t)(step % 8) * W * H * 3, action, NULL)) return 1;
-        student_runner_timing(r, &e1, &h1, NULL);
-        rounds[n] = (time_now() - t0) / ROUND, enc[n] = (e1 - e0) / ROUND, head[n] = (h1 - h0) / ROUND;
-        n++;
-    } while (n < MAX_ROUNDS && time_now() - start < budget);
-    int best = 0;
-    for (int i = 1; i < n; i++)
-        if (rounds[i] < rounds[best]) best = i;
-    double sorted[MAX_ROUNDS];
-    memcpy(sorted, rounds, (size_t)n * sizeof *sorted);
-    for (int i = 1; i < n; i++)
-        for (int j = i; j > 0 && sorted[j - 1] > sorted[j]; j--) {
-            double t = sorted[j];
-            sorted[j] = sorted[j - 1], sorted[j - 1] = t;
-        }
+    RgbFrames f = {frames, (size_t)W * H * 3};
+    BenchRounds t;
+    if (bench_runner_rounds(r, step_rgb, &f, quick ? 0.25 : 1.0, &t)) return 1;
     printf("| %-16s | %-18s | %7d | %9.0f | %9.0f | %8.3f | %8.3f | %8.3f |\n", p->cfg.name, label, threads,
-           1 / rounds[best], 1 / sorted[n / 2], 1e3 * rounds[best], 1e3 * enc[best], 1e3 * head[best]);
+           1 / t.best, 1 / t.median, 1e3 * t.best, 1e3 * t.encoder, 1e3 * t.head);
     student_runner_free(r);
     free(frames);
     model_file_free(&mf);

@@ -8,6 +8,7 @@
 #include "base/progress.h"
 #include "base/threads.h"
 #include "models/policy.h"
+#include "bench_rounds.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -23,49 +24,30 @@ static float *random_frame(const StudentConfig *c, Rng *r)
     return f;
 }
 
-/* Steps in rounds of 25 for ~1 s (0.2 s quick) after 20 warm-up steps; prints one row with the best
- * round (the machine's speed when nothing else competes for it) and the median round. */
+/* One step on frames[i % 8] (ctx: the 8 normalised frames). */
+static int step_frame(StudentRunner *r, long i, void *ctx)
+{
+    float *const *frames = ctx, action[3];
+    return student_runner_step(r, frames[i % 8], action, NULL);
+}
+
+/* Step mode for ~1 s (0.2 s quick, bench_rounds.h); prints one row with the best and the median round. */
 static int bench_steps(StudentPolicy *p, int threads, const char *label)
 {
     mvla_set_threads(threads);
     StudentRunner *r = student_runner_new(p);
     Rng rng;
     rng_seed(&rng, 3);
-    float *frames[8], action[3];
+    float *frames[8];
     for (int i = 0; i < 8; i++) frames[i] = random_frame(&p->cfg, &rng);
-    if (!r || student_runner_set_instruction(r, "Navigate to the gray basket on the left")) {
+    BenchRounds t;
+    if (!r || student_runner_set_instruction(r, "Navigate to the gray basket on the left") ||
+        bench_runner_rounds(r, step_frame, frames, quick ? 0.2 : 1.0, &t)) {
         fprintf(stderr, "bench_policy: %s\n", mvla_error_message());
         return 1;
     }
-    for (int i = 0; i < 20; i++) student_runner_step(r, frames[i % 8], action, NULL);
-    enum { ROUND = 25, MAX_ROUNDS = 400 };
-    double rounds[MAX_ROUNDS], enc[MAX_ROUNDS], head[MAX_ROUNDS], budget = quick ? 0.2 : 1.0, start = time_now();
-    int n = 0;
-    long step = 0;
-    do {
-        double e0, h0, e1, h1, t0 = time_now();
-        student_runner_timing(r, &e0, &h0, NULL);
-        for (int i = 0; i < ROUND; i++, step++)
-            if (student_runner_step(r, frames[step % 8], action, NULL)) {
-                fprintf(stderr, "bench_policy: %s\n", mvla_error_message());
-                return 1;
-            }
-        student_runner_timing(r, &e1, &h1, NULL);
-        rounds[n] = (time_now() - t0) / ROUND, enc[n] = (e1 - e0) / ROUND, head[n] = (h1 - h0) / ROUND;
-        n++;
-    } while (n < MAX_ROUNDS && time_now() - start < budget);
-    int best = 0;
-    for (int i = 1; i < n; i++)
-        if (rounds[i] < rounds[best]) best = i;
-    double sorted[MAX_ROUNDS];
-    memcpy(sorted, rounds, (size_t)n * sizeof *sorted);
-    for (int i = 1; i < n; i++)
-        for (int j = i; j > 0 && sorted[j - 1] > sorted[j]; j--) {
-            double t = sorted[j];
-            sorted[j] = sorted[j - 1], sorted[j - 1] = t;
-        }
     printf("| %-18s | %-6s | %7d | %9.0f | %9.0f | %8.3f | %8.3f | %8.3f |\n", p->cfg.name, label, threads,
-           1 / rounds[best], 1 / sorted[n / 2], 1e3 * rounds[best], 1e3 * enc[best], 1e3 * head[best]);
+           1 / t.best, 1 / t.median, 1e3 * t.best, 1e3 * t.encoder, 1e3 * t.head);
     for (int i = 0; i < 8; i++) free(frames[i]);
     student_runner_free(r);
     return 0;

@@ -14,7 +14,9 @@
  * preprocessing (resize/crop, channel order, normalisation, read from the model file) is applied.
  * Threads: a handle is not thread-safe: use one handle per thread. The options' thread count sets
  * the library's process-wide compute threads (1 is usually fastest for one frame).
- * Memory: mvla_step allocates nothing once the first few steps have run. Link with
+ * Memory: once the first few steps have run, mvla_step allocates nothing of its own (preprocessing,
+ * network and history live in buffers made at the first steps; an int8 model file makes no allocation
+ * at all; an fp32 one leaves only libgomp's bookkeeping of each parallel region). Link with
  * `pkg-config --libs mvla`. */
 #ifndef MVLA_PUBLIC_H
 #define MVLA_PUBLIC_H

@@ -9,6 +9,7 @@
 #include "data/preview.h"
 #include "data_testutil.h"
 #include "io/episode.h"
+#include "ref.h"
 #include "test.h"
 
 #include <dirent.h>
@@ -97,6 +98,204 @@ TEST(preprocess_parses_names_and_sizes)
     Preprocess p;
     preprocess_default(&p);
     CHECK(p.width * 9 == p.height * 16); /* 16:9 like the camera */
+}
+
+/* ---- the area filter: exact area averaging (tests/ref/gen_area_resize.py) ---- */
+
+/* Mirrors image() of gen_area_resize.py: hashed noise in a checkerboard of 5 x 3 cells, a wrapping
+ * gradient elsewhere, channels as handed to preprocess (B, G, R). */
+static uint8_t *area_image(int w, int h, int seed)
+{
+    uint8_t *img = malloc((size_t)w * h * 3);
+    for (int y = 0; img && y < h; y++)
+        for (int x = 0; x < w; x++)
+            for (int c = 0; c < 3; c++) {
+                uint32_t v = (uint32_t)x * 0x9E3779B1u + (uint32_t)y * 0x85EBCA77u + (uint32_t)c * 0xC2B2AE3Du +
+                             (uint32_t)seed * 0x27D4EB2Fu;
+                v ^= v >> 15;
+                v *= 0x2C1B3C6Du;
+                v ^= v >> 12;
+                uint32_t smooth = ((uint32_t)x * 7 + (uint32_t)y * 3 + (uint32_t)c * 50) & 255;
+                img[((size_t)y * w + x) * 3 + c] = (uint8_t)((x / 5 + y / 3) % 3 == 0 ? v & 255 : smooth);
+            }
+    return img;
+}
+
+static const char *const AREA_CASES[] = {"vga_64",    "hd_128x72",  "hd_64",      "odd_16x9",    "one_pixel",
+                                         "one_row",   "one_column", "enlarge",    "mixed",       "vga_center",
+                                         "wide_center", "vga_pad",  "tall_pad",   "wide_pad"};
+
+/* Largest |got - ref| over n bytes (ref as F32), and how many differ. */
+static int area_diff(const uint8_t *got, const float *ref, long n, int swap, long *ndiff)
+{
+    int worst = 0;
+    *ndiff = 0;
+    for (long i = 0; i < n; i++) {
+        long j = swap ? i - i % 3 + (2 - i % 3) : i; /* the reference with R and B exchanged */
+        int d = abs((int)got[i] - (int)ref[j]);
+        *ndiff += d != 0;
+        if (d > worst) worst = d;
+    }
+    return worst;
+}
+
+TEST(preprocess_area_matches_the_exact_reference)
+{
+    const char *file = "area_resize.safetensors";
+    PreprocessPlan plan = {0}; /* one plan for every case: rebuilt as sizes change */
+    for (size_t k = 0; k < sizeof AREA_CASES / sizeof *AREA_CASES; k++) {
+        char name[64];
+        snprintf(name, sizeof name, "%s.params", AREA_CASES[k]);
+        Tensor *par = ref_load(file, name);
+        snprintf(name, sizeof name, "%s.probes", AREA_CASES[k]);
+        Tensor *probes = ref_load(file, name);
+        snprintf(name, sizeof name, "%s.output", AREA_CASES[k]);
+        Tensor *ref = ref_load(file, name);
+        REQUIRE(par && probes && ref && par->numel == 6);
+        int sw = (int)par->data[0], sh = (int)par->data[1];
+        Preprocess p = {(int)par->data[2], (int)par->data[3], (CropPolicy)(int)par->data[4], FILTER_AREA};
+        uint8_t *img = area_image(sw, sh, (int)par->data[5]);
+        long n = (long)p.width * p.height * 3;
+        uint8_t *out = malloc((size_t)n), *once = malloc((size_t)n);
+        REQUIRE(img && out && once && ref->numel == n);
+        int probes_ok = 1;
+        for (long i = 0; i < probes->numel / 4; i++) {
+            const float *q = probes->data + 4 * i;
+            probes_ok &= img[((size_t)q[1] * sw + (size_t)q[0]) * 3 + (size_t)q[2]] == (uint8_t)q[3];
+        }
+        CHECK_MSG(probes_ok, "%s: the test image differs from gen_area_resize.py's (image() vs area_image())",
+                  AREA_CASES[k]);
+        long ndiff;
+        /* BGR source -> RGB */
+        REQUIRE(preprocess_run(&plan, &p, img, sw, sh, PREPROCESS_BGR, out) == 0);
+        int worst = area_diff(out, ref->data, n, 0, &ndiff);
+        CHECK_MSG(worst <= 1, "%s %dx%d -> %dx%d %s: max |diff| %d grey levels (> 1)", AREA_CASES[k], sw, sh, p.width,
+                  p.height, crop_name(p.crop), worst);
+        CHECK_MSG(ndiff == 0, "%s: %ld of %ld values differ from the exact round-half-up reference (max %d)",
+                  AREA_CASES[k], ndiff, n, worst);
+        /* the same bytes taken as RGB: the output is the reference with R and B exchanged */
+        REQUIRE(preprocess_run(&plan, &p, img, sw, sh, PREPROCESS_RGB, out) == 0);
+        worst = area_diff(out, ref->data, n, 1, &ndiff);
+        CHECK_MSG(ndiff == 0, "%s as RGB: %ld values differ from the channel-swapped reference (max %d)",
+                  AREA_CASES[k], ndiff, worst);
+        /* one-off frames through a temporary plan give the same bytes */
+        REQUIRE(preprocess_frame(&p, img, sw, sh, once) == 0);
+        worst = area_diff(once, ref->data, n, 0, &ndiff);
+        CHECK_MSG(ndiff == 0, "%s: preprocess_frame differs from the reference in %ld values", AREA_CASES[k], ndiff);
+        free(img), free(out), free(once);
+        tensor_free(par), tensor_free(probes), tensor_free(ref);
+    }
+    preprocess_plan_free(&plan);
+}
+
+TEST(preprocess_area_is_exact_on_constant_images_and_copies_at_the_same_size)
+{
+    /* a constant frame stays constant under any scale and crop (only pad adds black) */
+    const int sizes[][4] = {{640, 480, 64, 64}, {37, 23, 16, 9}, {5, 3, 11, 7}, {1, 1, 4, 3}, {7, 2, 1, 1}};
+    PreprocessPlan plan = {0};
+    for (size_t k = 0; k < sizeof sizes / sizeof *sizes; k++) {
+        int sw = sizes[k][0], sh = sizes[k][1], W = sizes[k][2], H = sizes[k][3];
+        uint8_t *img = malloc((size_t)sw * sh * 3), *out = malloc((size_t)W * H * 3);
+        REQUIRE(img && out);
+        for (long i = 0; i < (long)sw * sh; i++) img[3 * i] = 255, img[3 * i + 1] = 0, img[3 * i + 2] = 127; /* BGR */
+        for (int crop = 0; crop < 2; crop++) {
+            Preprocess p = {W, H, (CropPolicy)crop, FILTER_AREA};
+            REQUIRE(preprocess_run(&plan, &p, img, sw, sh, PREPROCESS_BGR, out) == 0);
+            int ok = 1;
+            for (long i = 0; i < (long)W * H; i++) ok &= out[3 * i] == 127 && out[3 * i + 1] == 0 && out[3 * i + 2] == 255;
+            CHECK_MSG(ok, "%dx%d -> %dx%d %s: a constant frame did not stay constant", sw, sh, W, H, crop_name(p.crop));
+        }
+        free(img), free(out);
+    }
+    /* the same size is an exact copy (channels swapped) */
+    uint8_t *tex = dt_image(64, 36, 9), *rgb = malloc(64 * 36 * 3);
+    REQUIRE(tex && rgb);
+    Preprocess p = {64, 36, CROP_STRETCH, FILTER_AREA};
+    REQUIRE(preprocess_run(&plan, &p, tex, 64, 36, PREPROCESS_BGR, rgb) == 0);
+    int same = 1;
+    for (long i = 0; i < 64 * 36; i++)
+        same &= rgb[3 * i] == tex[3 * i + 2] && rgb[3 * i + 1] == tex[3 * i + 1] && rgb[3 * i + 2] == tex[3 * i];
+    CHECK_MSG(same, "64x36 -> 64x36: not an exact copy");
+    REQUIRE(preprocess_run(&plan, &p, tex, 64, 36, PREPROCESS_RGB, rgb) == 0);
+    CHECK(memcmp(rgb, tex, 64 * 36 * 3) == 0);
+    free(tex), free(rgb);
+    preprocess_plan_free(&plan);
+}
+
+/* Counting allocations: under AddressSanitizer every malloc in the process goes through its hook
+ * (stb_image_resize's inside libstb too); a plain build has no hook, and the test checks the plan's
+ * own bookkeeping only. */
+#if defined(__SANITIZE_ADDRESS__)
+/* <sanitizer/allocator_interface.h> (not shipped with GCC 12; the function is in libasan) */
+int __sanitizer_install_malloc_and_free_hooks(void (*malloc_hook)(const volatile void *, size_t),
+                                              void (*free_hook)(const volatile void *));
+#define COUNTS_MALLOCS 1
+static volatile long n_mallocs;
+static void on_malloc(const volatile void *ptr, size_t size)
+{
+    (void)ptr, (void)size;
+    n_mallocs++;
+}
+static void on_free(const volatile void *ptr) { (void)ptr; }
+static long mallocs(void)
+{
+    static int installed;
+    if (!installed) installed = __sanitizer_install_malloc_and_free_hooks(on_malloc, on_free) != 0;
+    return n_mallocs;
+}
+#else
+#define COUNTS_MALLOCS 0
+static long mallocs(void) { return 0; }
+#endif
+
+TEST(preprocess_plan_allocates_nothing_in_steady_state)
+{
+    uint8_t *vga = dt_image(640, 480, 3), *hd = dt_image(1280, 720, 4), *small = dt_image(320, 240, 5);
+    uint8_t rgb[64 * 64 * 3];
+    REQUIRE(vga && hd && small);
+    Preprocess p = {64, 64, CROP_STRETCH, FILTER_AREA};
+    PreprocessPlan plan = {0};
+    REQUIRE(preprocess_run(&plan, &p, vga, 640, 480, PREPROCESS_BGR, rgb) == 0);
+    CHECK(plan.builds == 1);
+    const void *mem = plan.area.mem;
+    long before = mallocs();
+    for (int t = 0; t < 20; t++) REQUIRE(preprocess_run(&plan, &p, vga, 640, 480, (PreprocessOrder)(t & 1), rgb) == 0);
+    CHECK_MSG(mallocs() == before, "20 steady-state calls allocated %ld times", mallocs() - before);
+    CHECK(plan.builds == 1 && plan.area.mem == mem);
+    /* a smaller frame rebuilds the tables in the same block; a larger one grows it once */
+    REQUIRE(preprocess_run(&plan, &p, small, 320, 240, PREPROCESS_BGR, rgb) == 0);
+    CHECK(plan.builds == 2 && plan.area.mem == mem);
+    CHECK_MSG(mallocs() == before, "rebuilding for a smaller frame allocated");
+    REQUIRE(preprocess_run(&plan, &p, hd, 1280, 720, PREPROCESS_BGR, rgb) == 0);
+    CHECK(plan.builds == 3);
+    before = mallocs();
+    for (int t = 0; t < 5; t++) REQUIRE(preprocess_run(&plan, &p, hd, 1280, 720, PREPROCESS_BGR, rgb) == 0);
+    CHECK(plan.builds == 3 && mallocs() == before);
+    /* new settings rebuild too, and give what a fresh plan gives */
+    Preprocess q = {64, 64, CROP_CENTER, FILTER_AREA};
+    uint8_t fresh[64 * 64 * 3];
+    REQUIRE(preprocess_run(&plan, &q, hd, 1280, 720, PREPROCESS_BGR, rgb) == 0);
+    CHECK(plan.builds == 4);
+    REQUIRE(preprocess_frame(&q, hd, 1280, 720, fresh) == 0);
+    CHECK(memcmp(rgb, fresh, sizeof rgb) == 0);
+    if (COUNTS_MALLOCS) { /* the bicubic path still allocates (stb_image_resize), as documented */
+        Preprocess b = {64, 64, CROP_STRETCH, FILTER_BICUBIC};
+        REQUIRE(preprocess_run(&plan, &b, vga, 640, 480, PREPROCESS_BGR, rgb) == 0);
+        before = mallocs();
+        REQUIRE(preprocess_run(&plan, &b, vga, 640, 480, PREPROCESS_BGR, rgb) == 0);
+        CHECK(mallocs() > before);
+    }
+    /* bad input: refused, and the plan stays usable */
+    CHECK(preprocess_run(&plan, &p, vga, 0, 480, PREPROCESS_BGR, rgb) == MVLA_ERR_ARG);
+    CHECK(preprocess_run(&plan, &p, vga, 640, 480, (PreprocessOrder)7, rgb) == MVLA_ERR_ARG);
+    Preprocess bad = {0, 64, CROP_STRETCH, FILTER_AREA};
+    CHECK(preprocess_run(&plan, &bad, vga, 640, 480, PREPROCESS_BGR, rgb) == MVLA_ERR_ARG);
+    REQUIRE(preprocess_run(&plan, &p, vga, 640, 480, PREPROCESS_BGR, rgb) == 0);
+    REQUIRE(preprocess_frame(&p, vga, 640, 480, fresh) == 0);
+    CHECK(memcmp(rgb, fresh, sizeof rgb) == 0);
+    preprocess_plan_free(&plan);
+    preprocess_plan_free(&plan); /* twice is harmless */
+    free(vga), free(hd), free(small);
 }
 
 /* ---- the cache ---- */

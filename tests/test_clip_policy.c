@@ -21,6 +21,7 @@
 #include "train/evaluate.h"
 #include "train/train_clip.h"
 #include "train/trainer.h"
+#include "train_testutil.h"
 
 #include <jansson.h>
 #include <limits.h>
@@ -384,14 +385,9 @@ TEST(clip_presets_train_eval_export)
     CHECK(st_find(st, "head.lstm.weight_ih_l0") && !st_find(st, "vision_model.post_layernorm.weight"));
     st_close(st);
 
-    EvalOptions eo;
-    eval_options_default(&eo);
-    eo.checkpoint = path;
-    eo.data_dir = data;
-    eo.manifest = manifest;
     EvalReport rep;
-    REQUIRE(eval_run(&eo, &rep) == 0);
-    CHECK(rep.episodes >= 1 && rep.frames > 0 && isfinite(rep.overall.mae) && rep.instr.frames == rep.frames);
+    REQUIRE(tt_eval_test_split(path, data, manifest, &rep) == 0);
+    CHECK(tt_eval_report_sane(&rep));
     CHECK(strcmp(rep.model_name, "clip-lstm") == 0);
     eval_report_free(&rep);
 

@@ -17,6 +17,7 @@
 #include "train/evaluate.h"
 #include "train/model_meta.h"
 #include "train/trainer.h"
+#include "train_testutil.h"
 
 #include <jansson.h>
 #include <stdlib.h>
@@ -642,14 +643,9 @@ TEST(train_and_eval_on_simulated_episodes)
     CHECK(r.status == TRAIN_COMPLETE && r.epochs_run == 2 && isfinite(r.last_train_loss) && isfinite(r.best_val_mae));
     char ck[1200];
     snprintf(ck, sizeof ck, "%s/checkpoints/best.safetensors", out);
-    EvalOptions eo;
-    eval_options_default(&eo);
-    eo.checkpoint = ck;
-    eo.data_dir = data;
-    eo.manifest = manifest;
     EvalReport rep;
-    REQUIRE(eval_run(&eo, &rep) == 0);
-    CHECK(rep.episodes >= 1 && rep.frames > 0 && isfinite(rep.overall.mae) && rep.instr.frames == rep.frames);
+    REQUIRE(tt_eval_test_split(ck, data, manifest, &rep) == 0);
+    CHECK(tt_eval_report_sane(&rep));
     CHECK(rep.n_scenarios >= 1 && strstr(rep.scenarios[0].name, "box_"));
     eval_report_free(&rep);
 }

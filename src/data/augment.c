@@ -57,6 +57,16 @@ int augment_validate(const AugmentParams *p)
     return MVLA_OK;
 }
 
+json_t *augment_params_json(const AugmentParams *a)
+{
+    return json_pack("{s:f, s:f, s:f, s:f, s:f, s:f, s:f, s:f, s:f, s:f, s:f, s:f, s:f}", "rotate_deg",
+                     (double)a->rotate_deg, "scale_min", (double)a->scale_min, "scale_max", (double)a->scale_max,
+                     "translate", (double)a->translate, "brightness", (double)a->brightness, "contrast",
+                     (double)a->contrast, "saturation", (double)a->saturation, "hue", (double)a->hue, "gamma",
+                     (double)a->gamma, "noise_std", (double)a->noise_std, "blur_prob", (double)a->blur_prob,
+                     "blur_sigma", (double)a->blur_sigma, "mirror_prob", (double)a->mirror_prob);
+}
+
 void augment_identity(AugmentDraw *d)
 {
     memset(d, 0, sizeof *d);

@@ -20,6 +20,7 @@
 
 #include "base/rng.h"
 
+#include <jansson.h>
 #include <stdint.h>
 
 typedef struct {
@@ -46,6 +47,9 @@ void augment_off(AugmentParams *p);
 /* Checks ranges (non-negative amounts, 0 < scale_min <= scale_max, probabilities in [0,1], hue <= 0.5,
  * gamma < 1, ...); MVLA_ERR_ARG naming the field otherwise. */
 int augment_validate(const AugmentParams *p);
+/* The 13 parameters as a JSON object keyed by their field names (as configs spell them); NULL when out
+ * of memory. */
+json_t *augment_params_json(const AugmentParams *p);
 
 /* One concrete transform. */
 typedef struct {

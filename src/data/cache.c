@@ -288,7 +288,7 @@ static int pwrite_all(int fd, const uint8_t *p, size_t n, off_t off)
 
 /* Decodes, preprocesses and writes one episode's frames at their fixed offsets. */
 static int write_episode(int fd, size_t data_off, const char *dir, const CacheEpisode *e, const Preprocess *p,
-                         uint8_t *bgr, uint8_t *rgb)
+                         PreprocessPlan *plan, uint8_t *bgr, uint8_t *rgb)
 {
     size_t fb = (size_t)p->width * p->height * 3;
     char *path = join_path(dir, e->file);
@@ -300,7 +300,7 @@ static int write_episode(int fd, size_t data_off, const char *dir, const CacheEp
         rc = mvla_fail(MVLA_ERR_IO, "%s: file changed while the cache was being built", path);
     for (int t = 0; !rc && t < e->num_frames; t++) {
         rc = episode_read_frame(r, t, bgr);
-        if (!rc) rc = preprocess_frame(p, bgr, e->source_width, e->source_height, rgb);
+        if (!rc) rc = preprocess_run(plan, p, bgr, e->source_width, e->source_height, PREPROCESS_BGR, rgb);
         if (!rc && pwrite_all(fd, rgb, fb, (off_t)(data_off + (size_t)(e->frame_offset + t) * fb)))
             rc = mvla_fail(MVLA_ERR_IO, "frame cache: write failed: %s", strerror(errno));
     }
@@ -327,10 +327,11 @@ static int write_frames(int fd, size_t data_off, const char *dir, const CacheEpi
 #pragma omp parallel
     {
         uint8_t *bgr = malloc(max_src), *rgb = malloc(fb);
+        PreprocessPlan plan = {0}; /* this thread's resize tables */
 #pragma omp for schedule(dynamic, 1)
         for (int i = 0; i < n; i++) {
             if (__atomic_load_n(&failed, __ATOMIC_RELAXED)) continue;
-            int rc = bgr && rgb ? write_episode(fd, data_off, dir, &eps[i], p, bgr, rgb)
+            int rc = bgr && rgb ? write_episode(fd, data_off, dir, &eps[i], p, &plan, bgr, rgb)
                                 : mvla_fail(MVLA_ERR_NOMEM, "frame cache: out of memory for frame buffers");
 #pragma omp critical(cache_err)
             {
@@ -345,6 +346,7 @@ static int write_frames(int fd, size_t data_off, const char *dir, const CacheEpi
         }
         free(bgr);
         free(rgb);
+        preprocess_plan_free(&plan);
     }
     if (failed) {
         mvla_fail(failed, "%s", err ? err : "frame cache: build failed");

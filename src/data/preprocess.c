@@ -1,4 +1,5 @@
-/* Frame preprocessing with stb_image_resize: crop or pad to the target aspect, resize, BGR -> RGB. */
+/* Frame preprocessing: crop or pad to the target aspect, resize (exact area averaging, data/resize_area.h,
+ * or bicubic through stb_image_resize), BGR -> RGB. */
 #include "data/preprocess.h"
 
 #include "base/error.h"
@@ -77,11 +78,9 @@ static int scaled(long a, long b, long c)
     return v < 1 ? 1 : (int)v;
 }
 
-int preprocess_frame(const Preprocess *p, const uint8_t *bgr, int src_w, int src_h, uint8_t *rgb)
+/* The crop geometry of plan for settings p and a src_w x src_h source. */
+static void plan_geometry(PreprocessPlan *plan, const Preprocess *p, int src_w, int src_h)
 {
-    int rc = preprocess_validate(p);
-    if (rc) return rc;
-    if (src_w < 1 || src_h < 1) return mvla_fail(MVLA_ERR_ARG, "preprocess: source size %dx%d: expected positive", src_w, src_h);
     int W = p->width, H = p->height;
     /* Source rectangle (x0, y0, sw, sh) and destination rectangle (dx, dy, dw, dh). */
     int x0 = 0, y0 = 0, sw = src_w, sh = src_h, dx = 0, dy = 0, dw = W, dh = H;
@@ -105,22 +104,85 @@ int preprocess_frame(const Preprocess *p, const uint8_t *bgr, int src_w, int src
             if (dw > W) dw = W;
             dx = (W - dw) / 2;
         }
-        memset(rgb, 0, (size_t)W * H * 3);
     }
-    stbir_filter f = p->filter == FILTER_AREA ? STBIR_FILTER_BOX : STBIR_FILTER_CATMULLROM;
-    const uint8_t *src = bgr + ((size_t)y0 * src_w + x0) * 3;
-    uint8_t *dst = rgb + ((size_t)dy * W + dx) * 3;
-    if (!stbir_resize(src, sw, sh, src_w * 3, dst, dw, dh, W * 3, STBIR_TYPE_UINT8, 3, STBIR_ALPHA_CHANNEL_NONE, 0,
-                      STBIR_EDGE_CLAMP, STBIR_EDGE_CLAMP, f, f, STBIR_COLORSPACE_LINEAR, NULL))
-        return mvla_fail(MVLA_ERR_NOMEM, "preprocess: resize %dx%d -> %dx%d failed (out of memory)", sw, sh, dw, dh);
-    /* BGR -> RGB on the small image (resizing is per channel, so the order of the two steps does not matter). */
-    for (int y = dy; y < dy + dh; y++) {
-        uint8_t *row = rgb + ((size_t)y * W + dx) * 3;
-        for (int x = 0; x < dw; x++) {
+    plan->x0 = x0, plan->y0 = y0, plan->sw = sw, plan->sh = sh;
+    plan->dx = dx, plan->dy = dy, plan->dw = dw, plan->dh = dh;
+}
+
+static int plan_matches(const PreprocessPlan *plan, const Preprocess *p, int src_w, int src_h)
+{
+    return plan->src_w > 0 && plan->src_w == src_w && plan->src_h == src_h && plan->p.width == p->width && plan->p.height == p->height &&
+           plan->p.crop == p->crop && plan->p.filter == p->filter;
+}
+
+static int plan_build(PreprocessPlan *plan, const Preprocess *p, int src_w, int src_h)
+{
+    plan->src_w = 0; /* invalid until built */
+    plan_geometry(plan, p, src_w, src_h);
+    if (p->filter == FILTER_AREA) {
+        int rc = area_resize_prepare(&plan->area, plan->sw, plan->sh, plan->dw, plan->dh);
+        if (rc) return rc;
+    }
+    plan->p = *p;
+    plan->src_w = src_w, plan->src_h = src_h;
+    plan->builds++;
+    return MVLA_OK;
+}
+
+void preprocess_plan_free(PreprocessPlan *plan)
+{
+    if (!plan) return;
+    area_resize_free(&plan->area);
+    memset(plan, 0, sizeof *plan);
+}
+
+/* Bicubic through stb_image_resize (allocates its scratch memory), then the channel swap. */
+static int run_bicubic(const PreprocessPlan *pl, const uint8_t *src, int src_w, PreprocessOrder order, uint8_t *dst,
+                       int W)
+{
+    if (!stbir_resize(src, pl->sw, pl->sh, src_w * 3, dst, pl->dw, pl->dh, W * 3, STBIR_TYPE_UINT8, 3,
+                      STBIR_ALPHA_CHANNEL_NONE, 0, STBIR_EDGE_CLAMP, STBIR_EDGE_CLAMP, STBIR_FILTER_CATMULLROM,
+                      STBIR_FILTER_CATMULLROM, STBIR_COLORSPACE_LINEAR, NULL))
+        return mvla_fail(MVLA_ERR_NOMEM, "preprocess: resize %dx%d -> %dx%d failed (out of memory)", pl->sw, pl->sh,
+                         pl->dw, pl->dh);
+    if (order == PREPROCESS_RGB) return MVLA_OK;
+    for (int y = 0; y < pl->dh; y++) {
+        uint8_t *row = dst + (size_t)y * W * 3;
+        for (int x = 0; x < pl->dw; x++) {
             uint8_t t = row[3 * x];
             row[3 * x] = row[3 * x + 2];
             row[3 * x + 2] = t;
         }
     }
     return MVLA_OK;
+}
+
+int preprocess_run(PreprocessPlan *plan, const Preprocess *p, const uint8_t *src, int src_w, int src_h,
+                   PreprocessOrder order, uint8_t *rgb)
+{
+    if (!plan_matches(plan, p, src_w, src_h)) {
+        int rc = preprocess_validate(p);
+        if (rc) return rc;
+        if (src_w < 1 || src_h < 1)
+            return mvla_fail(MVLA_ERR_ARG, "preprocess: source size %dx%d: expected positive", src_w, src_h);
+        if ((rc = plan_build(plan, p, src_w, src_h))) return rc;
+    }
+    if (order != PREPROCESS_BGR && order != PREPROCESS_RGB)
+        return mvla_fail(MVLA_ERR_ARG, "preprocess: channel order %d: expected PREPROCESS_BGR or PREPROCESS_RGB",
+                         (int)order);
+    int W = p->width, H = p->height;
+    if (plan->dw < W || plan->dh < H) memset(rgb, 0, (size_t)W * H * 3); /* pad: black borders */
+    const uint8_t *s = src + ((size_t)plan->y0 * src_w + plan->x0) * 3;
+    uint8_t *d = rgb + ((size_t)plan->dy * W + plan->dx) * 3;
+    if (p->filter == FILTER_BICUBIC) return run_bicubic(plan, s, src_w, order, d, W);
+    area_resize_run(&plan->area, s, (size_t)src_w * 3, d, (size_t)W * 3, order == PREPROCESS_BGR);
+    return MVLA_OK;
+}
+
+int preprocess_frame(const Preprocess *p, const uint8_t *bgr, int src_w, int src_h, uint8_t *rgb)
+{
+    PreprocessPlan plan = {0};
+    int rc = preprocess_run(&plan, p, bgr, src_w, src_h, PREPROCESS_BGR, rgb);
+    preprocess_plan_free(&plan);
+    return rc;
 }

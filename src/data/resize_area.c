@@ -93,13 +93,15 @@ static inline uint8_t round_div(int64_t s, int64_t den2, double inv)
     return (uint8_t)q;
 }
 
-/* acc[i] = w * row[i] (first) or acc[i] += w * row[i]: the hot loop, vectorised. */
-static void row_madd(int32_t *restrict acc, const uint8_t *restrict row, int32_t w, size_t n, int first)
+/* acc[i] (=, or += when add) w0 * r0[i] + w1 * r1[i]: the hot loop, vectorised; w1 = 0 and r1 = r0
+ * for a single row. */
+static void rows_madd(int32_t *restrict acc, const uint8_t *restrict r0, const uint8_t *restrict r1, int32_t w0,
+                      int32_t w1, size_t n, int add)
 {
-    if (first)
-        for (size_t i = 0; i < n; i++) acc[i] = w * (int32_t)row[i];
+    if (add)
+        for (size_t i = 0; i < n; i++) acc[i] += w0 * (int32_t)r0[i] + w1 * (int32_t)r1[i];
     else
-        for (size_t i = 0; i < n; i++) acc[i] += w * (int32_t)row[i];
+        for (size_t i = 0; i < n; i++) acc[i] = w0 * (int32_t)r0[i] + w1 * (int32_t)r1[i];
 }
 
 void area_resize_run(AreaResize *r, const uint8_t *src, size_t src_stride, uint8_t *dst, size_t dst_stride,
@@ -111,7 +113,10 @@ void area_resize_run(AreaResize *r, const uint8_t *src, size_t src_stride, uint8
     int32_t *acc = r->acc;
     for (int oy = 0; oy < r->out_h; oy++) {
         const uint8_t *row = src + (size_t)r->y_first[oy] * src_stride;
-        for (int k = 0; k < r->y_count[oy]; k++, row += src_stride) row_madd(acc, row, wy[k], n, k == 0);
+        int taps = r->y_count[oy], k = 0;
+        for (; k + 1 < taps; k += 2, row += 2 * src_stride)
+            rows_madd(acc, row, row + src_stride, wy[k], wy[k + 1], n, k > 0);
+        if (k < taps) rows_madd(acc, row, row, wy[k], 0, n, k > 0);
         wy += r->y_count[oy];
         const int32_t *wx = r->x_w;
         uint8_t *d = dst + (size_t)oy * dst_stride;

@@ -2,16 +2,15 @@
 #include "models/clip_features.h"
 
 #include "base/error.h"
+#include "base/file.h"
 #include "base/hash.h"
 #include "base/progress.h"
 #include "data/batch.h"
 
-#include <errno.h>
 #include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 
 #define FEATURES_FORMAT "mvla-clip-features"
 #define FEATURES_VERSION 1
@@ -46,16 +45,6 @@ void clip_features_free(ClipFeatures *f)
 }
 
 /* ---- the description and its key ---- */
-
-static json_t *augment_params_json(const AugmentParams *a)
-{
-    return json_pack("{s:f, s:f, s:f, s:f, s:f, s:f, s:f, s:f, s:f, s:f, s:f, s:f, s:f}", "rotate_deg",
-                     (double)a->rotate_deg, "scale_min", (double)a->scale_min, "scale_max", (double)a->scale_max,
-                     "translate", (double)a->translate, "brightness", (double)a->brightness, "contrast",
-                     (double)a->contrast, "saturation", (double)a->saturation, "hue", (double)a->hue, "gamma",
-                     (double)a->gamma, "noise_std", (double)a->noise_std, "blur_prob", (double)a->blur_prob,
-                     "blur_sigma", (double)a->blur_sigma, "mirror_prob", (double)a->mirror_prob);
-}
 
 /* The canonical description (compact JSON, malloc'd) or NULL when out of memory. */
 static char *describe(const FrameCache *c, ClipBackbone *b, const ClipFeatureOptions *o)
@@ -161,12 +150,6 @@ static int build_episode(const FrameCache *c, ClipBackbone *bb, const ClipFeatur
     }
     long row = (long)v * N + ep->frame_offset;
     return clip_backbone_encode_images(bb, b->rows, T, b->image + row * P, b->tokens ? b->tokens + row * tok : NULL);
-}
-
-static int make_dir(const char *path)
-{
-    if (mkdir(path, 0777) == 0 || errno == EEXIST) return 0;
-    return mvla_fail(MVLA_ERR_IO, "%s: cannot create the directory: %s", path, strerror(errno));
 }
 
 static int build(const char *path, const FrameCache *c, ClipBackbone *bb, const ClipFeatureOptions *o, const char *desc,
@@ -318,7 +301,7 @@ int clip_features_open_or_build(ClipFeatures **out, const FrameCache *c, ClipBac
         char **texts = NULL;
         int n_texts = 0;
         double t0 = time_now();
-        rc = make_dir(dir);
+        rc = file_make_dirs(dir);
         if (!rc) rc = collect_texts(c, &texts, &n_texts);
         if (!rc) rc = build(f->path, c, b, o, desc, key, texts, n_texts);
         for (int i = 0; i < n_texts; i++) free(texts[i]);

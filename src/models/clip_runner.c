@@ -3,6 +3,7 @@
 #include "base/error.h"
 #include "base/progress.h"
 #include "models/clip_policy.h"
+#include "models/feature_ring.h"
 #include "tensor/ops_shape.h"
 
 #include <stdlib.h>
@@ -94,18 +95,10 @@ int clip_runner_step_rgb(ClipRunner *r, const uint8_t *rgb, float action[3], flo
     if (tok) memcpy(tok->data, r->tokens, sizeof(float) * (size_t)tok->numel);
     Tensor *f = clip_policy_frame_features(g, p, fused, tok, 0, NULL);
     if (!f) return mvla_fail(MVLA_ERR_ARG, "clip step: %s", mvla_error_message());
-    memcpy(r->ring + (r->seen % W) * D, f->data, sizeof(float) * (size_t)D);
-    r->seen++;
+    feature_ring_push(r->ring, W, D, r->seen++, f->data);
     Tensor *win = graph_tensor(g, 3, (int[]){1, W, D});
     if (!win) return mvla_fail(MVLA_ERR_NOMEM, "clip step: out of memory");
-    int padded = 0;
-    for (int t = 0; t < W; t++) { /* oldest first: position t holds frame seen - W + t */
-        long frame = r->seen - W + t;
-        r->mask[t] = frame >= 0;
-        padded |= frame < 0;
-        if (frame >= 0) memcpy(win->data + (long)t * D, r->ring + (frame % W) * D, sizeof(float) * (size_t)D);
-        else memset(win->data + (long)t * D, 0, sizeof(float) * (size_t)D);
-    }
+    int padded = feature_ring_window(r->ring, W, D, r->seen, win->data, r->mask);
     Tensor *y = clip_policy_head(g, p, win, padded ? r->mask : NULL, 0, NULL);
     if (!y) return mvla_fail(MVLA_ERR_ARG, "clip step: head: %s", mvla_error_message());
     memcpy(r->out, y->data, sizeof(float) * (size_t)y->numel);

@@ -32,68 +32,52 @@ typedef int v8i __attribute__((vector_size(32)));
 CHUNK_OPS(v16f, v16i, 16)
 CHUNK_OPS(v8f, v8i, 8)
 
+/* The taps of a k x k window at (ih0, iw0) that fall inside the image: rows [ki0, ki1), columns
+ * [kj0, kj1). A window wholly inside with k known at compile time (taps_all) unrolls the loops. */
+typedef struct {
+    int ih0, iw0, ki0, ki1, kj0, kj1;
+} Taps;
+
+static ALWAYS_INLINE Taps taps_inside(int ih0, int iw0, int k, int H, int W)
+{
+    return (Taps){ih0, iw0, ih0 < 0 ? -ih0 : 0, ih0 + k > H ? H - ih0 : k, iw0 < 0 ? -iw0 : 0, iw0 + k > W ? W - iw0 : k};
+}
+
+static ALWAYS_INLINE Taps taps_all(int ih0, int iw0, int k) { return (Taps){ih0, iw0, 0, k, 0, k}; }
+
+static ALWAYS_INLINE int taps_whole(Taps t, int k) { return t.ki0 == 0 && t.kj0 == 0 && t.ki1 == k && t.kj1 == k; }
+
 /* ---- stem ---- */
 
+/* Output channels [c0, c0 + N) of one pixel (k x k x 3 taps t, CHW input). */
 #define STEM_CHUNK(VF, N)                                                                                        \
     static ALWAYS_INLINE void stem_##VF(const float *x, int H, int W, const float *w, const float *bias, int C,   \
-                                        int k, int ih0, int iw0, int c0, int act, float *out)                    \
+                                        int k, Taps t, int c0, int act, float *out)                              \
     {                                                                                                            \
         VF acc = {0};                                                                                            \
         if (bias) load_##VF(&acc, bias + c0);                                                                    \
         for (int ci = 0; ci < 3; ci++)                                                                           \
-            for (int ki = 0; ki < k; ki++) {                                                                     \
-                int ih = ih0 + ki;                                                                               \
-                if (ih < 0 || ih >= H) continue;                                                                 \
-                for (int kj = 0; kj < k; kj++) {                                                                 \
-                    int iw = iw0 + kj;                                                                           \
-                    if (iw < 0 || iw >= W) continue;                                                             \
-                    float v = x[((long)ci * H + ih) * W + iw];                                                   \
+            for (int ki = t.ki0; ki < t.ki1; ki++)                                                               \
+                for (int kj = t.kj0; kj < t.kj1; kj++) {                                                         \
                     VF wv;                                                                                       \
                     load_##VF(&wv, w + (long)((ci * k + ki) * k + kj) * C + c0);                                 \
-                    acc = acc + v * wv;                                                                          \
+                    acc = acc + x[((long)ci * H + t.ih0 + ki) * W + t.iw0 + kj] * wv;                            \
                 }                                                                                                \
-            }                                                                                                    \
-        act_##VF(act, &acc);                                                                                 \
-        store_##VF(out + c0, &acc);                                                                \
+        act_##VF(act, &acc);                                                                                     \
+        store_##VF(out + c0, &acc);                                                                              \
     }
 
 STEM_CHUNK(v16f, 16)
 STEM_CHUNK(v8f, 8)
 
-/* A window inside the image, kernel K known at compile time: no bounds checks, the taps unrolled.
- * x0: the window's top-left input value of channel 0. */
-#define STEM_INTERIOR(VF, K)                                                                                     \
-    static ALWAYS_INLINE void stem_in_##VF##_##K(const float *x0, long plane, int W, const float *w,              \
-                                                 const float *bias, int C, int c0, int act, float *out)          \
-    {                                                                                                            \
-        VF acc = {0};                                                                                            \
-        if (bias) load_##VF(&acc, bias + c0);                                                                    \
-        for (int ci = 0; ci < 3; ci++)                                                                           \
-            for (int ki = 0; ki < K; ki++)                                                                       \
-                for (int kj = 0; kj < K; kj++)                                                                   \
-                    {                                                                                            \
-                        VF wv;                                                                                   \
-                        load_##VF(&wv, w + (long)((ci * K + ki) * K + kj) * C + c0);                             \
-                        acc = acc + x0[ci * plane + (long)ki * W + kj] * wv;                                     \
-                    }                                                                                            \
-        act_##VF(act, &acc);                                                                                 \
-        store_##VF(out + c0, &acc);                                                                \
-    }
-
-STEM_INTERIOR(v16f, 3)
-STEM_INTERIOR(v8f, 3)
-
-static void stem_one(const float *x, int H, int W, const float *w, const float *bias, int C, int k, int ih0, int iw0,
-                     int c, int act, float *out)
+static void stem_one(const float *x, int H, int W, const float *w, const float *bias, int C, int k, Taps t, int c,
+                     int act, float *out)
 {
     float acc = bias ? bias[c] : 0.0f;
     for (int ci = 0; ci < 3; ci++)
-        for (int ki = 0; ki < k; ki++)
-            for (int kj = 0; kj < k; kj++) {
-                int ih = ih0 + ki, iw = iw0 + kj;
-                if (ih >= 0 && ih < H && iw >= 0 && iw < W)
-                    acc = acc + x[((long)ci * H + ih) * W + iw] * w[(long)((ci * k + ki) * k + kj) * C + c];
-            }
+        for (int ki = t.ki0; ki < t.ki1; ki++)
+            for (int kj = t.kj0; kj < t.kj1; kj++)
+                acc = acc + x[((long)ci * H + t.ih0 + ki) * W + t.iw0 + kj] * w[(long)((ci * k + ki) * k + kj) * C + c];
     out[c] = i8_act(act, acc);
 }
 
@@ -104,78 +88,48 @@ I8_CLONES void nhwc_stem_conv(const float *x, int H, int W, const float *w, cons
         for (int ow = 0; ow < Wo; ow++) {
             float *out = y + ((long)oh * Wo + ow) * C;
             int ih0 = oh * o.stride_h - o.pad_h, iw0 = ow * o.stride_w - o.pad_w, c0 = 0;
-            if (k == 3 && ih0 >= 0 && iw0 >= 0 && ih0 + 3 <= H && iw0 + 3 <= W) {
-                const float *x0 = x + (long)ih0 * W + iw0;
-                for (; c0 + 16 <= C; c0 += 16) stem_in_v16f_3(x0, (long)H * W, W, w, bias, C, c0, act, out);
-                for (; c0 + 8 <= C; c0 += 8) stem_in_v8f_3(x0, (long)H * W, W, w, bias, C, c0, act, out);
+            Taps t = taps_inside(ih0, iw0, k, H, W);
+            if (k == 3 && taps_whole(t, 3)) { /* k a constant: the taps unroll */
+                for (; c0 + 16 <= C; c0 += 16) stem_v16f(x, H, W, w, bias, C, 3, taps_all(ih0, iw0, 3), c0, act, out);
+                for (; c0 + 8 <= C; c0 += 8) stem_v8f(x, H, W, w, bias, C, 3, taps_all(ih0, iw0, 3), c0, act, out);
             }
-            for (; c0 + 16 <= C; c0 += 16) stem_v16f(x, H, W, w, bias, C, k, ih0, iw0, c0, act, out);
-            for (; c0 + 8 <= C; c0 += 8) stem_v8f(x, H, W, w, bias, C, k, ih0, iw0, c0, act, out);
-            for (; c0 < C; c0++) stem_one(x, H, W, w, bias, C, k, ih0, iw0, c0, act, out);
+            for (; c0 + 16 <= C; c0 += 16) stem_v16f(x, H, W, w, bias, C, k, t, c0, act, out);
+            for (; c0 + 8 <= C; c0 += 8) stem_v8f(x, H, W, w, bias, C, k, t, c0, act, out);
+            for (; c0 < C; c0++) stem_one(x, H, W, w, bias, C, k, t, c0, act, out);
         }
 }
 
 /* ---- depthwise ---- */
 
+/* Channels [c0, c0 + N) of one pixel (k x k taps t, HWC input). */
 #define DW_CHUNK(VF, N)                                                                                          \
-    static ALWAYS_INLINE void dw_##VF(const float *x, int H, int W, int C, const float *w, const float *bias,     \
-                                      int k, int ih0, int iw0, int c0, int act, float *out)                      \
+    static ALWAYS_INLINE void dw_##VF(const float *x, int W, int C, const float *w, const float *bias, int k,     \
+                                      Taps t, int c0, int act, float *out)                                       \
     {                                                                                                            \
         VF acc = {0};                                                                                            \
+        long at = ((long)t.ih0 * W + t.iw0) * C + c0; /* the window's top-left, maybe outside */                \
         if (bias) load_##VF(&acc, bias + c0);                                                                    \
-        for (int ki = 0; ki < k; ki++) {                                                                         \
-            int ih = ih0 + ki;                                                                                   \
-            if (ih < 0 || ih >= H) continue;                                                                     \
-            for (int kj = 0; kj < k; kj++) {                                                                     \
-                int iw = iw0 + kj;                                                                               \
-                if (iw < 0 || iw >= W) continue;                                                                 \
+        for (int ki = t.ki0; ki < t.ki1; ki++)                                                                   \
+            for (int kj = t.kj0; kj < t.kj1; kj++) {                                                             \
                 VF xv, wv;                                                                                       \
-                load_##VF(&xv, x + ((long)ih * W + iw) * C + c0);                                                \
+                load_##VF(&xv, x + (at + ((long)ki * W + kj) * C));                                              \
                 load_##VF(&wv, w + (long)(ki * k + kj) * C + c0);                                                \
                 acc = acc + xv * wv;                                                                             \
             }                                                                                                    \
-        }                                                                                                        \
-        act_##VF(act, &acc);                                                                                 \
-        store_##VF(out + c0, &acc);                                                                \
+        act_##VF(act, &acc);                                                                                     \
+        store_##VF(out + c0, &acc);                                                                              \
     }
 
 DW_CHUNK(v16f, 16)
 DW_CHUNK(v8f, 8)
 
-/* A window inside the input, kernel K known at compile time. x0: the window's top-left pixel. */
-#define DW_INTERIOR(VF, K)                                                                                       \
-    static ALWAYS_INLINE void dw_in_##VF##_##K(const float *x0, int W, int C, const float *w, const float *bias,  \
-                                               int c0, int act, float *out)                                      \
-    {                                                                                                            \
-        VF acc = {0};                                                                                            \
-        if (bias) load_##VF(&acc, bias + c0);                                                                    \
-        for (int ki = 0; ki < K; ki++)                                                                           \
-            for (int kj = 0; kj < K; kj++)                                                                       \
-                {                                                                                                \
-                VF xv, wv;                                                                                       \
-                load_##VF(&xv, x0 + ((long)ki * W + kj) * C + c0);                                               \
-                load_##VF(&wv, w + (long)(ki * K + kj) * C + c0);                                                \
-                acc = acc + xv * wv;                                                                             \
-            }                                                                                                    \
-        act_##VF(act, &acc);                                                                                 \
-        store_##VF(out + c0, &acc);                                                                \
-    }
-
-DW_INTERIOR(v16f, 3)
-DW_INTERIOR(v8f, 3)
-DW_INTERIOR(v16f, 5)
-DW_INTERIOR(v8f, 5)
-
-static void dw_one(const float *x, int H, int W, int C, const float *w, const float *bias, int k, int ih0, int iw0,
-                   int c, int act, float *out)
+static void dw_one(const float *x, int W, int C, const float *w, const float *bias, int k, Taps t, int c, int act,
+                   float *out)
 {
     float acc = bias ? bias[c] : 0.0f;
-    for (int ki = 0; ki < k; ki++)
-        for (int kj = 0; kj < k; kj++) {
-            int ih = ih0 + ki, iw = iw0 + kj;
-            if (ih >= 0 && ih < H && iw >= 0 && iw < W)
-                acc = acc + x[((long)ih * W + iw) * C + c] * w[(long)(ki * k + kj) * C + c];
-        }
+    for (int ki = t.ki0; ki < t.ki1; ki++)
+        for (int kj = t.kj0; kj < t.kj1; kj++)
+            acc = acc + x[((long)(t.ih0 + ki) * W + t.iw0 + kj) * C + c] * w[(long)(ki * k + kj) * C + c];
     out[c] = i8_act(act, acc);
 }
 
@@ -187,18 +141,16 @@ I8_CLONES void nhwc_depthwise(const float *x, int H, int W, int C, const float *
         for (int ow = 0; ow < Wo; ow++) {
             float *out = y + ((long)oh * Wo + ow) * C;
             int ih0 = oh * s - pad, iw0 = ow * s - pad, c0 = 0;
-            if ((k == 3 || k == 5) && ih0 >= 0 && iw0 >= 0 && ih0 + k <= H && iw0 + k <= W) {
-                const float *x0 = x + ((long)ih0 * W + iw0) * C;
-                if (k == 3) {
-                    for (; c0 + 16 <= C; c0 += 16) dw_in_v16f_3(x0, W, C, w, bias, c0, act, out);
-                    for (; c0 + 8 <= C; c0 += 8) dw_in_v8f_3(x0, W, C, w, bias, c0, act, out);
-                } else {
-                    for (; c0 + 16 <= C; c0 += 16) dw_in_v16f_5(x0, W, C, w, bias, c0, act, out);
-                    for (; c0 + 8 <= C; c0 += 8) dw_in_v8f_5(x0, W, C, w, bias, c0, act, out);
-                }
+            Taps t = taps_inside(ih0, iw0, k, H, W);
+            if (k == 3 && taps_whole(t, 3)) { /* k a constant: the taps unroll */
+                for (; c0 + 16 <= C; c0 += 16) dw_v16f(x, W, C, w, bias, 3, taps_all(ih0, iw0, 3), c0, act, out);
+                for (; c0 + 8 <= C; c0 += 8) dw_v8f(x, W, C, w, bias, 3, taps_all(ih0, iw0, 3), c0, act, out);
+            } else if (k == 5 && taps_whole(t, 5)) {
+                for (; c0 + 16 <= C; c0 += 16) dw_v16f(x, W, C, w, bias, 5, taps_all(ih0, iw0, 5), c0, act, out);
+                for (; c0 + 8 <= C; c0 += 8) dw_v8f(x, W, C, w, bias, 5, taps_all(ih0, iw0, 5), c0, act, out);
             }
-            for (; c0 + 16 <= C; c0 += 16) dw_v16f(x, H, W, C, w, bias, k, ih0, iw0, c0, act, out);
-            for (; c0 + 8 <= C; c0 += 8) dw_v8f(x, H, W, C, w, bias, k, ih0, iw0, c0, act, out);
-            for (; c0 < C; c0++) dw_one(x, H, W, C, w, bias, k, ih0, iw0, c0, act, out);
+            for (; c0 + 16 <= C; c0 += 16) dw_v16f(x, W, C, w, bias, k, t, c0, act, out);
+            for (; c0 + 8 <= C; c0 += 8) dw_v8f(x, W, C, w, bias, k, t, c0, act, out);
+            for (; c0 < C; c0++) dw_one(x, W, C, w, bias, k, t, c0, act, out);
         }
 }

@@ -2,6 +2,7 @@
  * per-frame features and optional temporal ensembling of overlapping chunks. */
 #include "base/error.h"
 #include "base/progress.h"
+#include "models/feature_ring.h"
 #include "models/policy_internal.h"
 #include "tensor/ops_shape.h"
 
@@ -136,20 +137,11 @@ static int step_frame(StudentRunner *r, float action[3], float *chunk)
     double t0 = time_now();
     Tensor *f = student_frame_features(g, p, r->frame, r->instr, 0, NULL); /* [1, D] */
     if (!f) return mvla_fail(MVLA_ERR_ARG, "policy step: encoder: %s", mvla_error_message());
-    memcpy(r->ring + (r->seen % W) * D, f->data, (size_t)D * sizeof(float));
-    r->seen++;
+    feature_ring_push(r->ring, W, D, r->seen++, f->data);
     double t1 = time_now();
-    /* The window, oldest first: position t holds frame seen - W + t (padding before the start). */
     Tensor *win = graph_tensor(g, 2, (int[]){W, D});
     if (!win) return mvla_fail(MVLA_ERR_NOMEM, "policy step: out of memory");
-    int padded = 0;
-    for (int t = 0; t < W; t++) {
-        long frame = r->seen - W + t;
-        r->mask[t] = frame >= 0;
-        padded |= frame < 0;
-        if (frame >= 0) memcpy(win->data + (long)t * D, r->ring + (frame % W) * D, (size_t)D * sizeof(float));
-        else memset(win->data + (long)t * D, 0, (size_t)D * sizeof(float));
-    }
+    int padded = feature_ring_window(r->ring, W, D, r->seen, win->data, r->mask);
     if (padded) win = student_mix_padding(g, p, win, r->mask);
     Tensor *y = student_head(g, p, op_reshape(g, win, 3, (int[]){1, W, D}), padded ? r->mask : NULL, 0, NULL);
     if (!y) return mvla_fail(MVLA_ERR_ARG, "policy step: head: %s", mvla_error_message());

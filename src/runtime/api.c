@@ -16,6 +16,7 @@ struct mvla_model {
     StudentRunner *runner;
     ClipRunner *clip;       /* a CLIP head's model file (mf.clip): its runner instead of runner */
     uint8_t *rgb;           /* one preprocessed frame */
+    PreprocessPlan plan;    /* resize tables for the camera's frame size (built on the first step) */
     double t_steps;         /* seconds in mvla_step since mvla_open (timing: minus encoder and head) */
 };
 
@@ -72,18 +73,9 @@ int mvla_step(mvla_model *m, const uint8_t *pixels, int width, int height, int c
     if (channel_order != MVLA_BGR && channel_order != MVLA_RGB)
         return mvla_fail(MVLA_ERR_ARG, "mvla_step: channel order %d: expected MVLA_BGR or MVLA_RGB", channel_order);
     double t0 = time_now();
-    int rc = preprocess_frame(&m->mf.pre, pixels, width, height, m->rgb);
+    int rc = preprocess_run(&m->plan, &m->mf.pre, pixels, width, height,
+                            channel_order == MVLA_RGB ? PREPROCESS_RGB : PREPROCESS_BGR, m->rgb);
     if (rc) return rc;
-    /* preprocess_frame converts BGR to RGB; an RGB frame came out as BGR: swap back (the resize works
-     * per channel, so this equals converting first). */
-    if (channel_order == MVLA_RGB) {
-        long n = (long)m->mf.pre.width * m->mf.pre.height;
-        for (long i = 0; i < n; i++) {
-            uint8_t t = m->rgb[3 * i];
-            m->rgb[3 * i] = m->rgb[3 * i + 2];
-            m->rgb[3 * i + 2] = t;
-        }
-    }
     rc = m->clip ? clip_runner_step_rgb(m->clip, m->rgb, action, chunk)
                  : student_runner_step_rgb(m->runner, m->rgb, action, chunk);
     m->t_steps += time_now() - t0;
@@ -106,6 +98,7 @@ void mvla_close(mvla_model *m)
     student_runner_free(m->runner);
     clip_runner_free(m->clip);
     free(m->rgb);
+    preprocess_plan_free(&m->plan);
     model_file_free(&m->mf);
     free(m);
 }

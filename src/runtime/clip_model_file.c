@@ -2,12 +2,11 @@
 #include "runtime/clip_model_file.h"
 
 #include "base/error.h"
-#include "data/actions.h"
 #include "io/safetensors.h"
+#include "runtime/model_file_common.h"
 #include "train/model_meta.h"
 
 #include <jansson.h>
-#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -34,14 +33,11 @@ int clip_model_path_is(const char *path, int model_file)
     return yes;
 }
 
-static json_t *vec3(const float *v)
+/* The "mvla.model" object of head p (a ClipPolicy, with its backbone) and the checkpoint's metadata
+ * (a ModelMetaBuildFn). */
+static json_t *build_meta(const void *policy, const ModelMeta *mm, const char *ckpt_meta)
 {
-    return json_pack("[f, f, f]", (double)v[0], (double)v[1], (double)v[2]);
-}
-
-/* The "mvla.model" object of head p (with its backbone) and the checkpoint's metadata. */
-static json_t *build_meta(ClipPolicy *p, const ModelMeta *mm, const char *ckpt_meta)
-{
+    const ClipPolicy *p = policy;
     const ClipPolicyConfig *c = &p->cfg;
     json_t *arch = clip_policy_config_to_json(c), *bb = clip_backbone_json(p->backbone),
            *norm = clip_preprocess_to_json(&p->backbone->pre);
@@ -59,27 +55,17 @@ static json_t *build_meta(ClipPolicy *p, const ModelMeta *mm, const char *ckpt_m
                         json_pack("{s:s, s:i, s:i, s:s, s:s, s:o}", "channels", "RGB", "width", mm->pre.width, "height",
                                   mm->pre.height, "crop", crop_name(mm->pre.crop), "filter", filter_name(mm->pre.filter),
                                   "clip", norm));
-    float kv = (float)c->act.action.key_value, limits[3] = {kv, kv, kv};
-    json_t *act = json_object();
-    json_object_set_new(act, "names", json_pack("[s, s, s]", "linear_x", "linear_y", "angular_z"));
-    json_object_set_new(act, "units", json_pack("[s, s, s]", "m/s", "m/s", "rad/s"));
-    json_object_set_new(act, "limits", vec3(limits));
-    json_object_set_new(act, "kind", json_string(action_kind_name(c->act.action.kind)));
-    json_object_set_new(act, "chunk", json_integer(c->act.action.chunk));
-    json_object_set_new(act, "keys", json_string(ACTION_KEYS));
-    json_object_set_new(act, "key_value", json_real(c->act.action.key_value));
-    json_object_set_new(act, "mean", vec3(p->act.action_mean->data));
-    json_object_set_new(act, "scale", vec3(p->act.action_scale->data));
-    json_object_set_new(root, "action", act);
-    json_object_set_new(root, "instruction", json_pack("{s:s, s:s}", "default", mm->instruction ? mm->instruction : "",
-                                                       "language", mm->lang));
+    json_object_set_new(root, "action", model_file_action_json(&p->act)); /* the head's action shell */
+    json_object_set_new(root, "instruction", model_file_instruction_json(mm));
     json_object_set_new(root, "quantization", json_string("none"));
-    json_t *prov = json_object(), *ck = ckpt_meta ? json_loads(ckpt_meta, 0, NULL) : NULL;
-    json_t *src = json_object_get(ck, "provenance");
-    if (json_is_object(src)) json_object_update(prov, src);
-    json_decref(ck);
-    json_object_set_new(root, "provenance", prov);
+    json_object_set_new(root, "provenance", model_file_provenance_json(ckpt_meta));
     return root;
+}
+
+/* The backbone's tensors and tokenizer files (a ModelTensorsFn). */
+static int embed_backbone(const void *policy, StWriter *w)
+{
+    return clip_backbone_embed(((const ClipPolicy *)policy)->backbone, w);
 }
 
 int clip_model_export(const char *checkpoint_path, const char *out_path)
@@ -87,32 +73,7 @@ int clip_model_export(const char *checkpoint_path, const char *out_path)
     ClipPolicy p;
     int rc = clip_policy_load(&p, checkpoint_path, 1, NULL);
     if (rc) return rc;
-    SafeTensors *st = NULL;
-    ModelMeta mm;
-    memset(&mm, 0, sizeof mm);
-    json_t *meta = NULL;
-    char *text = NULL;
-    StWriter *w = NULL;
-    if ((rc = st_open(&st, checkpoint_path))) goto done;
-    const char *ck_meta = st_metadata(st, "mvla.metadata");
-    if ((rc = model_meta_parse(&mm, ck_meta, &p.act.cfg, checkpoint_path))) goto done;
-    meta = build_meta(&p, &mm, ck_meta);
-    text = meta ? json_dumps(meta, JSON_INDENT(1) | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(9)) : NULL;
-    w = st_writer_new();
-    if (!text || !w) {
-        rc = mvla_fail(MVLA_ERR_NOMEM, "%s: out of memory building the model file", out_path);
-        goto done;
-    }
-    for (int i = 0; i < p.params.count && !rc; i++) rc = st_writer_add_tensor(w, p.params.items[i].name, p.params.items[i].tensor);
-    if (!rc) rc = clip_backbone_embed(p.backbone, w);
-    if (!rc) rc = st_writer_set_metadata(w, MODEL_META_KEY, text);
-    if (!rc) rc = st_writer_save(w, out_path);
-done:
-    st_writer_free(w);
-    free(text);
-    json_decref(meta);
-    model_meta_free(&mm);
-    st_close(st);
+    rc = model_file_write(checkpoint_path, out_path, &p, &p.act.cfg, &p.params, build_meta, embed_backbone);
     clip_policy_free(&p);
     return rc;
 }
@@ -158,41 +119,16 @@ static int parse_preprocessing(ModelFile *m, json_t *pre, const char *path)
     return 0;
 }
 
-static int parse_action_instruction(ModelFile *m, json_t *root, const char *path)
-{
-    json_t *lim = json_object_get(json_object_get(root, "action"), "limits");
-    for (int i = 0; i < 3; i++) {
-        json_t *x = json_array_get(lim, (size_t)i);
-        double d = json_is_number(x) ? json_number_value(x) : -1;
-        if (!json_is_array(lim) || json_array_size(lim) != 3 || !(d > 0) || !isfinite(d))
-            return mvla_fail(MVLA_ERR_FORMAT, "%s: metadata %s: action.limits: expected an array of 3 positive numbers",
-                             path, MODEL_META_KEY);
-        m->limits[i] = (float)d;
-    }
-    json_t *ins = json_object_get(root, "instruction"), *def = json_object_get(ins, "default"),
-           *lang = json_object_get(ins, "language");
-    if (!json_is_string(def) || !json_is_string(lang))
-        return mvla_fail(MVLA_ERR_FORMAT, "%s: metadata %s: instruction: expected strings default and language", path,
-                         MODEL_META_KEY);
-    snprintf(m->lang, sizeof m->lang, "%s", json_string_value(lang));
-    if (!(m->instruction = strdup(json_string_value(def)))) return mvla_fail(MVLA_ERR_NOMEM, "%s: out of memory", path);
-    return 0;
-}
-
 static int open_parts(ModelFile *m, const SafeTensors *st, json_t *root, const char *path)
 {
-    json_t *v = json_object_get(root, "format_version"), *arch, *bb, *pre;
-    if (!json_is_integer(v) || json_integer_value(v) < 1)
-        return mvla_fail(MVLA_ERR_FORMAT, "%s: metadata %s: format_version: expected a positive integer", path,
-                         MODEL_META_KEY);
-    if (json_integer_value(v) > MODEL_FORMAT_VERSION)
-        return mvla_fail(MVLA_ERR_UNSUPPORTED, "%s: model format_version %lld is newer than this mvla supports (%d): "
-                         "upgrade mvla", path, (long long)json_integer_value(v), MODEL_FORMAT_VERSION);
+    json_t *arch, *bb, *pre;
+    int rc = model_file_check_version(root, path);
+    if (rc) return rc;
     json_t *q = json_object_get(root, "quantization");
     if (q && (!json_is_string(q) || strcmp(json_string_value(q), "none") != 0))
         return mvla_fail(MVLA_ERR_UNSUPPORTED, "%s: metadata %s: quantization: a CLIP head's file must be \"none\"", path,
                          MODEL_META_KEY);
-    int rc = need_object(root, "architecture", &arch, path);
+    rc = need_object(root, "architecture", &arch, path);
     if (!rc) rc = need_object(root, "backbone", &bb, path);
     if (!rc) rc = need_object(root, "preprocessing", &pre, path);
     if (rc) return rc;
@@ -219,7 +155,7 @@ static int open_parts(ModelFile *m, const SafeTensors *st, json_t *root, const c
     ClipPolicyConfig check = m->clip->cfg;
     if (!rc) rc = clip_policy_config_set_backbone(&check, m->clip->backbone, label);
     if (!rc) rc = parse_preprocessing(m, pre, path);
-    if (!rc) rc = parse_action_instruction(m, root, path);
+    if (!rc) rc = model_file_read_action_instruction(m, root, path);
     return rc;
 }
 

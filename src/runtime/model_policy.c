@@ -17,6 +17,7 @@ typedef struct {
     PolicyRunner *run;
     Preprocess pre;
     uint8_t *rgb;
+    PreprocessPlan plan;   /* resize tables for the frame size (built on the first step) */
     char name[STUDENT_NAME_MAX];
 } Adapter;
 
@@ -28,6 +29,7 @@ static void adapter_destroy(void *ctx)
     if (a->is_file) model_file_free(&a->mf);
     else policy_model_free(&a->pm);
     free(a->rgb);
+    preprocess_plan_free(&a->plan);
     free(a);
 }
 
@@ -45,16 +47,9 @@ static int adapter_step(void *ctx, const uint8_t *frame, int width, int height, 
     if (channel_order != POLICY_BGR && channel_order != POLICY_RGB)
         return mvla_fail(MVLA_ERR_ARG, "policy %s: step: channel order %d: expected POLICY_BGR or POLICY_RGB", a->name,
                          channel_order);
-    int rc = preprocess_frame(&a->pre, frame, width, height, a->rgb);
+    int rc = preprocess_run(&a->plan, &a->pre, frame, width, height,
+                            channel_order == POLICY_RGB ? PREPROCESS_RGB : PREPROCESS_BGR, a->rgb);
     if (rc) return rc;
-    if (channel_order == POLICY_RGB) { /* preprocess_frame swapped R and B of an RGB frame: swap back */
-        long n = (long)a->pre.width * a->pre.height;
-        for (long i = 0; i < n; i++) {
-            uint8_t t = a->rgb[3 * i];
-            a->rgb[3 * i] = a->rgb[3 * i + 2];
-            a->rgb[3 * i + 2] = t;
-        }
-    }
     return policy_runner_step_rgb(a->run, a->rgb, action, NULL);
 }
 

@@ -14,6 +14,7 @@ typedef struct {
     StudentRunner *runner;
     Preprocess pre;
     uint8_t *rgb;            /* one preprocessed frame */
+    PreprocessPlan plan;     /* resize tables for the frame size (built on the first step) */
     int owned;
 } Adapter;
 
@@ -24,6 +25,7 @@ static void adapter_destroy(void *ctx)
     student_runner_free(a->runner);
     if (a->owned) student_free(&a->model);
     free(a->rgb);
+    preprocess_plan_free(&a->plan);
     free(a);
 }
 
@@ -42,18 +44,9 @@ static int adapter_step(void *ctx, const uint8_t *frame, int width, int height, 
     if (channel_order != POLICY_BGR && channel_order != POLICY_RGB)
         return mvla_fail(MVLA_ERR_ARG, "policy %s: step: channel order %d: expected POLICY_BGR or POLICY_RGB",
                          a->p->cfg.name, channel_order);
-    int rc = preprocess_frame(&a->pre, frame, width, height, a->rgb);
+    int rc = preprocess_run(&a->plan, &a->pre, frame, width, height,
+                            channel_order == POLICY_RGB ? PREPROCESS_RGB : PREPROCESS_BGR, a->rgb);
     if (rc) return rc;
-    /* preprocess_frame turns BGR into RGB; an RGB input came out as BGR: swap back (the resize treats
-     * channels independently, so this equals converting first). */
-    if (channel_order == POLICY_RGB) {
-        long n = (long)a->pre.width * a->pre.height;
-        for (long i = 0; i < n; i++) {
-            uint8_t t = a->rgb[3 * i];
-            a->rgb[3 * i] = a->rgb[3 * i + 2];
-            a->rgb[3 * i + 2] = t;
-        }
-    }
     return student_runner_step_rgb(a->runner, a->rgb, action, NULL);
 }
 

@@ -430,13 +430,7 @@ int train_config_load(TrainConfig *c, const char *path)
 static json_t *augment_json(const TrainSettings *t)
 {
     if (!t->augment_on) return json_string("off");
-    const AugmentParams *a = &t->augment;
-    return json_pack("{s:f, s:f, s:f, s:f, s:f, s:f, s:f, s:f, s:f, s:f, s:f, s:f, s:f}", "rotate_deg",
-                     (double)a->rotate_deg, "scale_min", (double)a->scale_min, "scale_max", (double)a->scale_max,
-                     "translate", (double)a->translate, "brightness", (double)a->brightness, "contrast",
-                     (double)a->contrast, "saturation", (double)a->saturation, "hue", (double)a->hue, "gamma",
-                     (double)a->gamma, "noise_std", (double)a->noise_std, "blur_prob", (double)a->blur_prob,
-                     "blur_sigma", (double)a->blur_sigma, "mirror_prob", (double)a->mirror_prob);
+    return augment_params_json(&t->augment);
 }
 
 char *train_config_to_json(const TrainConfig *c)
