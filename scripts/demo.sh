@@ -2,13 +2,12 @@
 # make demo: mvla's main job on built-in data, on a fresh machine with nothing but the project.
 #   simulate 72 episodes like the original dataset, and a larger set -> check -> split 70/20/10
 #   -> train the default student on each (side by side, one core each) -> offline eval on the test
-#   splits -> closed-loop eval in the simulator -> policy step benchmark -> leaderboard.
+#   splits -> closed-loop eval in the simulator -> export, int8, step benchmark -> leaderboard.
 # Environment: MVLA_DEMO_OUT (default demo-out), MVLA_DEMO_STEPS (default 1200 optimiser steps per run),
 #              MVLA_DEMO_EPISODES (default 72), MVLA_DEMO_LARGE (default 500; 0: skip the larger set),
 #              MVLA_DEMO_ROLLOUTS (default 4 per scenario x side x distance cell).
 set -euo pipefail
 mvla=${1:-build/mvla}
-build=$(dirname "$mvla")
 out=${MVLA_DEMO_OUT:-demo-out}
 steps=${MVLA_DEMO_STEPS:-1200}
 episodes=${MVLA_DEMO_EPISODES:-72}
@@ -65,9 +64,12 @@ for s in "${sets[@]}"; do
     --json "$runs/$s/sim_eval.json" --svg "$runs/$s/sim_eval.svg"
 done
 
-step "7/8 policy step benchmark (bench_policy)"
-make -s "$build/bench/bench_policy" >/dev/null
-"$build/bench/bench_policy" --quick configs/student.json
+step "7/8 one model file, int8, and the policy step on 640x480 camera frames (mvla export, quantize, bench)"
+first=$runs/${sets[0]}
+"$mvla" export "$first/checkpoints/best.safetensors" -o "$out/student.safetensors"
+"$mvla" quantize "$out/student.safetensors" --cache "$first/frames.cache" --manifest "${dirs[0]}.split.json" \
+  --out "$out/student-int8.safetensors" | tail -4
+"$mvla" bench "$out/student.safetensors" "$out/student-int8.safetensors" --threads 1,2 --steps 300 --quiet
 
 step "8/8 leaderboard (mvla leaderboard)"
 "$mvla" leaderboard "$runs"

@@ -16,7 +16,7 @@
 #define TILE_ROWS 64       /* rows of one GEMM task */
 #endif
 #ifndef TILE_COLS
-#define TILE_COLS 128      /* output channels of one GEMM task (a multiple of 16: whole packed blocks) */
+#define TILE_COLS 128      /* output channels of one GEMM task (a multiple of 32: whole packed blocks) */
 #endif
 
 /* One quantised linear layer: y = x W^T + bias. */
@@ -188,24 +188,27 @@ static int qlinear_run(Graph *g, I8Kernel kernel, const float *x, int M, int K, 
 #pragma omp parallel for schedule(static) if ((long)M * K >= PAR_MIN_WORK)
     for (int m = 0; m < M; m++) sa[m] = quantize_row(x + (long)m * K, K, qa + (long)m * kp, kp);
 
-    /* tasks: (output j, column chunk c, row block r), r fastest: a thread's static share walks few weights */
+    /* tasks: (output j, column chunk c, row block r), r fastest, so consecutive tasks share a weight panel;
+     * handed out dynamically (a thread that loses its core to another process does not hold the rest up).
+     * A single row block (one image) gets narrower column chunks, to give every thread several tasks. */
     int row_blocks = (M + TILE_ROWS - 1) / TILE_ROWS, tasks = 0;
+    int cols = row_blocks > 1 ? TILE_COLS : TILE_COLS / 2;
     int first[4];
     double work = 0;
     for (int j = 0; j < n_out; j++) {
         first[j] = tasks;
-        tasks += row_blocks * ((L[j]->w.n + TILE_COLS - 1) / TILE_COLS);
+        tasks += row_blocks * ((L[j]->w.n + cols - 1) / cols);
         work += (double)M * K * L[j]->w.n;
     }
     first[n_out] = tasks;
-#pragma omp parallel for schedule(static) if (work >= 16.0 * PAR_MIN_WORK)
+#pragma omp parallel for schedule(dynamic, 1) if (work >= 16.0 * PAR_MIN_WORK)
     for (int t = 0; t < tasks; t++) {
         int j = 0;
         while (t >= first[j + 1]) j++;
         const QLinear *l = L[j];
         int local = t - first[j], r = local % row_blocks, c = local / row_blocks;
         int m0 = r * TILE_ROWS, m1 = m0 + TILE_ROWS < M ? m0 + TILE_ROWS : M;
-        int n0 = c * TILE_COLS, n1 = n0 + TILE_COLS < l->w.n ? n0 + TILE_COLS : l->w.n;
+        int n0 = c * cols, n1 = n0 + cols < l->w.n ? n0 + cols : l->w.n;
         int N = l->w.n;
         /* the packed blocks n0/16 .. as a weight matrix of their own */
         I8Weights view = {n1 - n0, l->w.k, l->w.kp, (n1 - n0 + 15) / 16, l->w.w + (long)(n0 / 16) * l->w.kp * 16,
