@@ -63,10 +63,11 @@ done
 wait
 
 "$mvla" leaderboard "$runs" > /dev/null
+seeds_done=$(ls "$runs" | sed -n 's/.*-s\([0-9]*\)$/\1/p' | sort -un | tr '\n' ' ')
 {
   echo "# Student ablation"
   echo
-  echo "Produced by \`scripts/ablation.sh\` ($(date -u +%Y-%m-%d), seeds: $seeds, $steps optimiser steps per run,"
+  echo "Produced by \`scripts/ablation.sh\` ($(date -u +%Y-%m-%d), seeds: ${seeds_done% }, $steps optimiser steps per run,"
   echo "early stopping with the preset's patience). Each row changes one thing in the default"
   echo "student (\`configs/student.json\`: concat fusion, whole-word instruction tokens, LSTM over 16 frames,"
   echo "discrete keys, mirror augmentation): \`no-history\` has no temporal head, \`film\` fuses the instruction"
