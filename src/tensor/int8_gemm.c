@@ -1,5 +1,5 @@
 /* int8 GEMM: packing, the portable reference kernel, activation quantisation, run-time dispatch
- * (see int8_gemm.h; the x86 kernels are in int8_gemm_x86.c). */
+ * (see int8_gemm.h; the x86 kernels are in int8_gemm_x86.c, the AArch64 one in int8_gemm_arm.c). */
 #include "tensor/int8_gemm.h"
 
 #include "base/error.h"
@@ -104,6 +104,9 @@ int i8_kernel_available(I8Kernel k)
         return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
                __builtin_cpu_supports("avx512vnni");
 #endif
+#if I8_HAVE_NEON_DOT
+    case I8_NEON_DOT: return i8_neon_dot_available();
+#endif
     default: return 0;
     }
 }
@@ -115,6 +118,7 @@ I8Kernel i8_kernel_best(void)
         int b = I8_REF;
         if (i8_kernel_available(I8_AVX2)) b = I8_AVX2;
         if (i8_kernel_available(I8_AVX512_VNNI)) b = I8_AVX512_VNNI;
+        if (i8_kernel_available(I8_NEON_DOT)) b = I8_NEON_DOT;
         best = b;
     }
     return (I8Kernel)best;
@@ -122,13 +126,14 @@ I8Kernel i8_kernel_best(void)
 
 const char *i8_kernel_name(I8Kernel k)
 {
-    static const char *const names[I8_NKERNELS] = {"ref", "avx2", "avx512-vnni"};
+    static const char *const names[I8_NKERNELS] = {"ref", "avx2", "avx512-vnni", "neon-dot"};
     return k >= 0 && k < I8_NKERNELS ? names[k] : "?";
 }
 
 void i8_gemm(I8Kernel kernel, int M, const uint8_t *A, int lda, const I8Weights *W, const I8Epilogue *e, float *C,
              int ldc)
 {
+    (void)kernel; /* only the reference where no SIMD kernel is built */
     if (M < 1) return;
 #if I8_X86
     if (kernel == I8_AVX512_VNNI) {
@@ -137,6 +142,12 @@ void i8_gemm(I8Kernel kernel, int M, const uint8_t *A, int lda, const I8Weights 
     }
     if (kernel == I8_AVX2) {
         i8_gemm_avx2(M, A, lda, W, e, C, ldc);
+        return;
+    }
+#endif
+#if I8_HAVE_NEON_DOT
+    if (kernel == I8_NEON_DOT) {
+        i8_gemm_neon_dot(M, A, lda, W, e, C, ldc);
         return;
     }
 #endif

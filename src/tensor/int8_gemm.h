@@ -18,15 +18,17 @@
  *   I8_REF          portable C
  *   I8_AVX2         x86-64 AVX2: s8/u8 widened to s16, vpmaddwd (exact: no s16 saturation)
  *   I8_AVX512_VNNI  x86-64 AVX-512 VNNI: vpdpbusd on 4 rows x 64 output channels at a time
+ *   I8_NEON_DOT     AArch64 NEON dot product (ARMv8.2-A sdot, e.g. Jetson Orin): A xor 0x80 as s8, plus
+ *                   128 * wsum; 4 rows x 16 channels (int8_gemm_arm.c; scripts/test-arm-int8.sh)
  * chosen at run time from the CPU (i8_kernel_best); the SIMD ones are compiled with target attributes,
- * so the build needs no -m flags and runs on any x86-64 (and on other CPUs with the reference).
+ * so the build needs no -m flags and runs on any x86-64 or AArch64 (and elsewhere with the reference).
  * No threads: at the batch sizes of step mode the work is too small to share. */
 #ifndef MVLA_INT8_GEMM_H
 #define MVLA_INT8_GEMM_H
 
 #include <stdint.h>
 
-typedef enum { I8_REF = 0, I8_AVX2, I8_AVX512_VNNI, I8_NKERNELS } I8Kernel;
+typedef enum { I8_REF = 0, I8_AVX2, I8_AVX512_VNNI, I8_NEON_DOT, I8_NKERNELS } I8Kernel;
 
 enum { I8_ACT_NONE = 0, I8_ACT_RELU, I8_ACT_HARDSWISH };
 
@@ -104,5 +106,15 @@ static inline float i8_epilogue_one(const I8Epilogue *e, const I8Weights *W, int
 void i8_gemm_avx2(int M, const uint8_t *A, int lda, const I8Weights *W, const I8Epilogue *e, float *C, int ldc);
 void i8_gemm_avx512_vnni(int M, const uint8_t *A, int lda, const I8Weights *W, const I8Epilogue *e, float *C,
                          int ldc);
+/* AArch64 only (int8_gemm_arm.c): the sdot kernel, and whether the CPU has the dot product. GCC
+ * declares the dot-product intrinsics for any target attribute; clang (14 at least) only when the whole
+ * file is built for them (-march=armv8.2-a+dotprod, -mcpu=cortex-a78ae), else I8_NEON_DOT is left out. */
+#if defined(__aarch64__) && (!defined(__clang__) || defined(__ARM_FEATURE_DOTPROD))
+#define I8_HAVE_NEON_DOT 1
+#else
+#define I8_HAVE_NEON_DOT 0
+#endif
+void i8_gemm_neon_dot(int M, const uint8_t *A, int lda, const I8Weights *W, const I8Epilogue *e, float *C, int ldc);
+int i8_neon_dot_available(void);
 
 #endif
