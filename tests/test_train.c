@@ -12,7 +12,8 @@
 #include "io/episode.h"
 #include "io/safetensors.h"
 #include "nn/checkpoint.h"
-#include "runtime/student_adapter.h"
+#include "runtime/model_policy.h"
+#include "runtime/model_preprocess.h"
 #include "sim/generate.h"
 #include "train/evaluate.h"
 #include "train/model_meta.h"
@@ -475,7 +476,7 @@ TEST(train_kfold_writes_every_fold_and_summary)
     CHECK(train_run(&o, NULL) == MVLA_ERR_ARG && strstr(mvla_error_message(), "2 folds"));
 }
 
-TEST(student_adapter_matches_runner_on_raw_frames)
+TEST(model_policy_matches_runner_on_raw_frames)
 {
     TrainConfig c;
     REQUIRE(train_config_preset(&c, "tiny") == 0);
@@ -488,7 +489,7 @@ TEST(student_adapter_matches_runner_on_raw_frames)
     REQUIRE(checkpoint_save(path, student_params(&p), NULL, 0, meta) == 0);
     free(meta);
     Policy pol;
-    REQUIRE(student_policy_open(&pol, path) == 0);
+    REQUIRE(model_policy_open(&pol, path) == 0);
     CHECK(!strcmp(pol.name, "tiny"));
     StudentRunner *run = student_runner_new(&p);
     REQUIRE(run);

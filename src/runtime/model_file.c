@@ -6,7 +6,7 @@
 #include "runtime/model_quant.h"
 #include "runtime/clip_model_file.h"
 #include "runtime/model_file_common.h"
-#include "runtime/student_adapter.h"
+#include "runtime/model_preprocess.h"
 #include "train/model_meta.h"
 
 #include <jansson.h>

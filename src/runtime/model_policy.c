@@ -5,7 +5,7 @@
 #include "io/safetensors.h"
 #include "models/policy_model.h"
 #include "runtime/model_file.h"
-#include "runtime/student_adapter.h"
+#include "runtime/model_preprocess.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -53,7 +53,7 @@ static int adapter_step(void *ctx, const uint8_t *frame, int width, int height, 
     return policy_runner_step_rgb(a->run, a->rgb, action, NULL);
 }
 
-/* Which form path is: 2 a model file, 1 a CLIP head's checkpoint, 0 anything else (the student's). */
+/* Which form path is: 2 a model file, else a training checkpoint (1 a CLIP head's, 0 the student's). */
 static int classify(const char *path)
 {
     SafeTensors *st = NULL;
@@ -66,7 +66,8 @@ static int classify(const char *path)
     return kind;
 }
 
-/* A CLIP head's checkpoint: the head, its backbone and the recorded frame preprocessing. */
+/* A training checkpoint of either family (a CLIP head's opens its recorded backbone) and its recorded
+ * frame preprocessing. */
 static int open_checkpoint(Adapter *a, const char *path)
 {
     int rc = policy_model_load(&a->pm, path);
@@ -95,7 +96,6 @@ int model_policy_open(Policy *out, const char *path)
 {
     memset(out, 0, sizeof *out);
     int kind = classify(path);
-    if (kind == 0) return student_policy_open(out, path);
     Adapter *a = calloc(1, sizeof *a);
     if (!a) return mvla_fail(MVLA_ERR_NOMEM, "%s: out of memory", path);
     int rc = kind == 2 ? open_file(a, path) : open_checkpoint(a, path);

@@ -1,6 +1,6 @@
 /* Any trained model behind the runtime's Policy vtable (runtime/policy.h), whatever its family and form:
  * a model file written by `mvla export` (the student's, or a CLIP head's with its embedded backbone), or
- * a training checkpoint (the student's: student_adapter.h; a CLIP head's: its recorded backbone is
+ * a training checkpoint (the student's, or a CLIP head's: its recorded backbone is
  * opened and must hash as recorded). `mvla sim eval --model` takes any of them.
  *
  * Each frame (any size, BGR or RGB) goes through the model's recorded frame preprocessing (resize/crop to

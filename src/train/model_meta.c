@@ -3,7 +3,7 @@
 
 #include "base/error.h"
 #include "io/safetensors.h"
-#include "runtime/student_adapter.h"
+#include "runtime/model_preprocess.h"
 
 #include <stdlib.h>
 #include <string.h>
