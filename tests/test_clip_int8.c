@@ -96,15 +96,32 @@ static void check_close(const char *what, const Tensor *ref, const Tensor *q, do
     CHECK_MSG(d <= rel * s, "%s: max abs diff %.3g > %.3g (%.2g x max |fp32| %.3g)", what, d, rel * s, rel, s);
 }
 
+/* The tiny golden vision tower, its pixels, its int8 version and a no-grad graph; NULL on failure. */
+typedef struct {
+    ClipModel *m;
+    Tensor *px;
+    ClipVisionInt8 *q;
+    Graph *g;
+} TinyInt8;
+
+static int tiny_int8_open(TinyInt8 *t)
+{
+    memset(t, 0, sizeof *t);
+    t->m = load_tiny_vision();
+    t->px = tiny_pixels();
+    if (!t->m || !t->px || clip_vision_int8_new(&t->q, t->m) || !(t->g = graph_new())) return -1;
+    graph_set_grad(t->g, 0);
+    return 0;
+}
+
 TEST(clip_int8_tiny_golden_close_to_fp32)
 {
-    ClipModel *m = load_tiny_vision();
-    Tensor *px = tiny_pixels();
-    REQUIRE(m && px);
-    ClipVisionInt8 *q = NULL;
-    REQUIRE(clip_vision_int8_new(&q, m) == 0);
-    Graph *g = graph_new();
-    graph_set_grad(g, 0);
+    TinyInt8 t;
+    REQUIRE(tiny_int8_open(&t) == 0);
+    ClipModel *m = t.m;
+    Tensor *px = t.px;
+    ClipVisionInt8 *q = t.q;
+    Graph *g = t.g;
     ClipOutput f, o;
     REQUIRE(clip_vision_forward(g, m, px, 1, &f) == 0);
     REQUIRE(clip_vision_int8_forward(g, q, px, 1, &o) == 0);
@@ -191,13 +208,12 @@ TEST(clip_int8_odd_shapes_threads_and_kernels)
 
 TEST(clip_int8_steady_state_and_bad_inputs)
 {
-    ClipModel *m = load_tiny_vision();
-    Tensor *px = tiny_pixels();
-    REQUIRE(m && px);
-    ClipVisionInt8 *q = NULL;
-    REQUIRE(clip_vision_int8_new(&q, m) == 0);
-    Graph *g = graph_new();
-    graph_set_grad(g, 0);
+    TinyInt8 t;
+    REQUIRE(tiny_int8_open(&t) == 0);
+    ClipModel *m = t.m;
+    Tensor *px = t.px;
+    ClipVisionInt8 *q = t.q;
+    Graph *g = t.g;
     size_t cap = 0;
     ClipOutput o;
     for (int it = 0; it < 3; it++) {
