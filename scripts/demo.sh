@@ -3,13 +3,13 @@
 #   simulate 72 episodes like the original dataset, and a larger set -> check -> split 70/20/10
 #   -> train the default student on each (side by side, one core each) -> offline eval on the test
 #   splits -> closed-loop eval in the simulator -> export, int8, step benchmark -> leaderboard.
-# Environment: MVLA_DEMO_OUT (default demo-out), MVLA_DEMO_STEPS (default 1200 optimiser steps per run),
+# Environment: MVLA_DEMO_OUT (default demo-out), MVLA_DEMO_STEPS (default 2400 optimiser steps per run),
 #              MVLA_DEMO_EPISODES (default 72), MVLA_DEMO_LARGE (default 500; 0: skip the larger set),
 #              MVLA_DEMO_ROLLOUTS (default 4 per scenario x side x distance cell).
 set -euo pipefail
 mvla=${1:-build/mvla}
 out=${MVLA_DEMO_OUT:-demo-out}
-steps=${MVLA_DEMO_STEPS:-1200}
+steps=${MVLA_DEMO_STEPS:-2400}
 episodes=${MVLA_DEMO_EPISODES:-72}
 large=${MVLA_DEMO_LARGE:-500}
 rollouts=${MVLA_DEMO_ROLLOUTS:-4}

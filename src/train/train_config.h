@@ -17,7 +17,7 @@
  * The seed's "Original 72 episodes" is clip-mlp on their first 72 episodes (no preset of its own).
  *
  * train (defaults of the "student" preset in brackets):
- *   epochs            [60] 1..100000
+ *   epochs            [120] 1..100000
  *   steps             [0] > 0: about this many optimiser steps instead (epochs = ceil(steps / batches per
  *                     epoch)), so data sets of different sizes train for the same budget; 0: use epochs
  *   batch_size        [8] 1..4096
