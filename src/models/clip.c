@@ -333,6 +333,16 @@ static Tensor *patchify(Graph *g, Tensor *x, int B, int C, int R, int P)
     return op_reshape(g, x, 3, (int[]){B, G * G, C * P * P});
 }
 
+int clip_check_pixels(const ClipTower *t, const Tensor *px, const char *who)
+{
+    int C = t->cfg.num_channels, R = t->cfg.image_size;
+    char sx[64];
+    if (!px || px->ndim != 4 || px->shape[0] < 1 || px->shape[1] != C || px->shape[2] != R || px->shape[3] != R)
+        return mvla_fail(MVLA_ERR_ARG, "%s: pixel_values %s: expected [B, %d, %d, %d] with B >= 1", who,
+                         px ? tensor_shape_str(px, sx, sizeof sx) : "(none)", C, R, R);
+    return 0;
+}
+
 int clip_vision_forward(Graph *g, const ClipModel *m, Tensor *pixel_values, int want_hidden, ClipOutput *out)
 {
     memset(out, 0, sizeof *out);
@@ -340,10 +350,8 @@ int clip_vision_forward(Graph *g, const ClipModel *m, Tensor *pixel_values, int 
     const ClipTower *t = &m->vision;
     int C = t->cfg.num_channels, R = t->cfg.image_size, P = t->cfg.patch_size, D = t->cfg.hidden_size;
     Tensor *px = pixel_values;
-    char sx[64];
-    if (!px || px->ndim != 4 || px->shape[0] < 1 || px->shape[1] != C || px->shape[2] != R || px->shape[3] != R)
-        return mvla_fail(MVLA_ERR_ARG, "clip vision: pixel_values %s: expected [B, %d, %d, %d] with B >= 1",
-                         px ? tensor_shape_str(px, sx, sizeof sx) : "(none)", C, R, R);
+    int rc = clip_check_pixels(t, px, "clip vision");
+    if (rc) return rc;
     int B = px->shape[0];
     Tensor *patches = patchify(g, px, B, C, R, P);
     Tensor *w = op_reshape(g, t->patch_embedding, 2, (int[]){D, C * P * P});

@@ -291,10 +291,8 @@ int clip_vision_int8_forward(Graph *g, const ClipVisionInt8 *q, Tensor *pixel_va
     int C = t->cfg.num_channels, R = t->cfg.image_size, P = t->cfg.patch_size, D = t->cfg.hidden_size;
     int T = clip_vision_tokens(&t->cfg), G = R / P;
     Tensor *px = pixel_values;
-    char sx[64];
-    if (!px || px->ndim != 4 || px->shape[0] < 1 || px->shape[1] != C || px->shape[2] != R || px->shape[3] != R)
-        return mvla_fail(MVLA_ERR_ARG, "clip int8 vision: pixel_values %s: expected [B, %d, %d, %d] with B >= 1",
-                         px ? tensor_shape_str(px, sx, sizeof sx) : "(none)", C, R, R);
+    int rc = clip_check_pixels(t, px, "clip int8 vision");
+    if (rc) return rc;
     int B = px->shape[0];
     /* embeddings: [class ; patches W^T] + positions */
     float *rows = patch_rows(g, px, C, R, P);
