@@ -32,19 +32,20 @@ static int window_frame_is(const Batch *b, int W, int i, int j, const FrameCache
     return 1;
 }
 
-TEST(batch_windows_pad_the_start_and_mask_the_end)
+/* Windows from frame t0 on (t0 = 1 with skip_start: frame 0 is no history either, as at run time). */
+static void check_windows(int skip_start)
 {
     FrameCache *c = make_cache();
     REQUIRE(c);
     BatchOptions o;
     batch_options_default(&o);
-    o.batch_size = 1, o.window = 4, o.chunk = 3, o.shuffle = 0, o.skip_start = 0, o.prefetch = 0;
+    o.batch_size = 1, o.window = 4, o.chunk = 3, o.shuffle = 0, o.skip_start = skip_start, o.prefetch = 0;
     BatchLoader *l = NULL;
-    int ep0 = cache_find(c, names[0]);
+    int ep0 = cache_find(c, names[0]), t0 = skip_start ? 1 : 0;
     REQUIRE(batch_loader_new(&l, c, &ep0, 1, &o) == 0);
-    CHECK(batch_loader_num_samples(l) == lengths[0] && batch_loader_num_batches(l) == lengths[0]);
+    CHECK(batch_loader_num_samples(l) == lengths[0] - t0 && batch_loader_num_batches(l) == lengths[0] - t0);
     const CacheEpisode *e = cache_episode(c, ep0);
-    for (int t = 0; t < lengths[0]; t++) {
+    for (int t = t0; t < lengths[0]; t++) {
         const Batch *b = NULL;
         REQUIRE(batch_loader_next(l, &b) == 0 && b);
         CHECK(b->count == 1 && b->t[0] == t && b->episode[0] == ep0 && !b->mirrored[0]);
@@ -53,8 +54,8 @@ TEST(batch_windows_pad_the_start_and_mask_the_end)
         for (int j = 0; j < 4; j++) {
             int src_t = t - 3 + j;
             float mask = b->frame_mask->data[j];
-            CHECK_MSG(mask == (src_t >= 0 ? 1.0f : 0.0f), "t %d slot %d: mask %g", t, j, (double)mask);
-            CHECK_MSG(window_frame_is(b, 4, 0, j, c, ep0, src_t < 0 ? 0 : src_t), "t %d slot %d: wrong frame", t, j);
+            CHECK_MSG(mask == (src_t >= t0 ? 1.0f : 0.0f), "t %d slot %d: mask %g", t, j, (double)mask);
+            CHECK_MSG(window_frame_is(b, 4, 0, j, c, ep0, src_t < t0 ? t0 : src_t), "t %d slot %d: wrong frame", t, j);
         }
         for (int k = 0; k < 3; k++) {
             int tt = t + k;
@@ -74,6 +75,12 @@ TEST(batch_windows_pad_the_start_and_mask_the_end)
     CHECK(end == NULL);
     batch_loader_free(l);
     cache_close(c);
+}
+
+TEST(batch_windows_pad_the_start_and_mask_the_end)
+{
+    check_windows(0);
+    check_windows(1);
 }
 
 /* Every (episode, t) of an epoch as "e:t" keys in order. */

@@ -57,7 +57,9 @@ TEST(seq_batch_segments_frames_masks_and_targets)
         positions += b->positions;
         for (int i = 0; i < b->count; i++) {
             int ep = b->episode[i], n = lengths[ep];
-            CHECK(b->first[i] - b->start[i] == (b->first[i] >= 2 ? 2 : b->first[i])); /* W-1 context, less at the start */
+            /* W-1 frames of context, fewer at the start, and never frame 0 (skip_start: not history either) */
+            CHECK(b->first[i] - b->start[i] == (b->first[i] >= 3 ? 2 : b->first[i] - 1));
+            CHECK(b->start[i] >= 1);
             CHECK(b->frames_n[i] <= b->len && b->start[i] + b->frames_n[i] <= n);
             for (int j = 0; j < b->len; j++) {
                 int t = b->start[i] + j, real = j < b->frames_n[i];

@@ -129,14 +129,15 @@ static int fill_batch(BatchLoader *l, long b, int s)
         augment_draw(&o->aug, &r, w, h, &d);
         float *fr = bt->frames->data + (size_t)i * W * frame_floats;
         float *fm = bt->frame_mask->data + (size_t)i * W;
-        int first = sm.t - W + 1, j0 = first < 0 ? -first : 0; /* window slot of frame 0 when padded */
+        /* The window's first real frame is t0 (frame 0 is no history with skip_start, see batch.h). */
+        int t0 = o->skip_start ? 1 : 0, first = sm.t - W + 1, j0 = first < t0 ? t0 - first : 0;
         for (int j = j0; j < W; j++) {
             int rc = batch_load_frame(l->c, ci, first + j, &d, j, sl->img, (const float(*)[256])l->lut,
                                       fr + (size_t)j * frame_floats);
             if (rc) return rc;
             fm[j] = 1.0f;
         }
-        for (int j = 0; j < j0; j++) { /* padding: the first frame again, masked out */
+        for (int j = 0; j < j0; j++) { /* padding: the first real frame again, masked out */
             memcpy(fr + (size_t)j * frame_floats, fr + (size_t)j0 * frame_floats, frame_floats * sizeof(float));
             fm[j] = 0.0f;
         }

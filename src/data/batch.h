@@ -1,7 +1,7 @@
 /* Training batches from the frame cache.
  *
  * A sample is (episode, t): the window of W frames ending at frame t (frames t-W+1..t; before the
- * episode's start the first frame is repeated and marked as padding), the instruction text, and the
+ * episode's first frame the first frame is repeated and marked as padding), the instruction text, and the
  * next K actions as targets (frames t..t+K-1; past the episode's end zeros marked as padding).
  * Each epoch the samples of all chosen episodes are shuffled together (seeded by seed and epoch) and
  * cut into batches. Each sample draws its own augmentation (AugmentDraw) from a seed that depends only
@@ -34,7 +34,8 @@ typedef struct {
     uint64_t seed;         /* shuffling and augmentation (default 0) */
     int shuffle;           /* 1: shuffle each epoch (default); 0: episode order, t ascending */
     int drop_last;         /* 1: skip a final partial batch (default 0) */
-    int skip_start;        /* 1: no samples at t = 0, whose action is the zero "episode_start" (default 1) */
+    int skip_start;        /* 1: frame 0 (the zero "episode_start" record) is neither a sample nor history:
+                            * episodes begin at frame 1, as the robot's camera stream does (default 1) */
     int prefetch;          /* 1: background thread (default) */
     float mean[3], std[3]; /* per-channel normalisation of [0,1] pixels (default 0 and 1: none) */
     AugmentParams aug;     /* default: augment_off (set augment_defaults for training) */

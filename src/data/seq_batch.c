@@ -196,7 +196,7 @@ static int make_segments(SeqLoader *l)
         for (int i = 0; i < nseg; i++) {
             int len = P / nseg + (i < P % nseg);
             int st = pos - (o->window - 1);
-            l->segs[l->n_segs++] = (Segment){k, st < 0 ? 0 : st, pos, pos + len};
+            l->segs[l->n_segs++] = (Segment){k, st < t0 ? t0 : st, pos, pos + len};
             pos += len;
         }
         l->n_positions += P;

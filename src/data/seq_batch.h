@@ -7,7 +7,7 @@
  * Segments: the loss positions of an episode are its frames t0..n-1 (t0 = 1 with skip_start: frame 0's
  * action is the zero "episode_start"); they are cut into ceil((n - t0) / max_len) segments of nearly
  * equal length (the first ones one longer). A segment starting at position s also holds the W-1 frames
- * before s (fewer at the episode's start) as context without a loss, so every position sees exactly
+ * before s (fewer at the episode's start; never frame 0 with skip_start) as context without a loss, so every position sees exactly
  * the window the window loader would give it (frames before the episode's start are padding in both).
  * Each epoch the segments of all chosen episodes are shuffled (seeded by seed and epoch) and cut into
  * batches of E. Each segment draws ONE augmentation (AugmentDraw) from a seed depending only on (seed,

@@ -374,7 +374,7 @@ int quantize_compare(const char *model_a, const char *model_b, const CalibSegmen
         const char *text = g->instruction && *g->instruction ? g->instruction : NULL;
         rc = student_runner_set_instruction(ra, text ? text : a.instruction);
         if (!rc) rc = student_runner_set_instruction(rb, text ? text : b.instruction);
-        for (int t = 0; t < g->n && !rc; t++) {
+        for (int t = first; t < g->n && !rc; t++) {
             float pa[3], pb[3];
             rc = student_runner_step_rgb(ra, g->frames + (size_t)t * fb, pa, NULL);
             if (!rc) rc = student_runner_step_rgb(rb, g->frames + (size_t)t * fb, pb, NULL);
@@ -382,13 +382,13 @@ int quantize_compare(const char *model_a, const char *model_b, const CalibSegmen
                 double d = fabs((double)pb[j] - pa[j]);
                 sum_d += d, n_diff++;
                 if (d > out->max_diff) out->max_diff = d;
-                if (g->actions && t >= first) {
+                if (g->actions) {
                     sum_a[j] += fabs((double)pa[j] - g->actions[3L * t + j]);
                     sum_b[j] += fabs((double)pb[j] - g->actions[3L * t + j]);
                 }
             }
             if (rc) break;
-            if (g->actions && t >= first) n_scored++;
+            if (g->actions) n_scored++;
             n_steps++;
             n_same += pa[0] == pb[0] && pa[1] == pb[1] && pa[2] == pb[2];
             const float *oa = student_runner_output(ra), *ob = student_runner_output(rb);

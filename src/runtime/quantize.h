@@ -81,9 +81,9 @@ int model_quantize(const char *model_path, const char *out_path, const CalibSegm
 int quantize_segments_from_cache(const FrameCache *c, const int *episodes, int n_episodes, int frames,
                                  CalibSegment **out, int *n_out);
 
-/* Replays segments through two model files side by side (a new episode per segment, the segment's
- * instruction) and scores each against the recorded actions from frame `first` of each segment on
- * (1: skip the episode-start frame, as training does by default). Raw units. */
+/* Replays segments from their frame `first` on through two model files side by side (a new episode
+ * per segment, the segment's instruction) and scores each step against the recorded action. first = 1
+ * leaves out a whole episode's start record, which the robot never sees (train.skip_start). Raw units. */
 typedef struct {
     long frames;
     double mae_a, mae_b;               /* mean |pred - target| over frames and the 3 axes */

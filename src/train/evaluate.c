@@ -162,11 +162,12 @@ static int list_from_folder(Episodes *e, const EvalOptions *o)
 /* ---- one episode ---- */
 
 /* Steps the runner over every frame of episode ci with instruction text; actions [T, 3]. */
-static int replay(PolicyRunner *run, const FrameCache *c, int ci, const char *text, float *actions)
+/* From frame `first` on, as the robot sees them: with skip_start frame 0 is not replayed at all. */
+static int replay(PolicyRunner *run, const FrameCache *c, int ci, int first, const char *text, float *actions)
 {
     int rc = policy_runner_set_instruction(run, text);
     const CacheEpisode *ep = cache_episode(c, ci);
-    for (int t = 0; !rc && t < ep->num_frames; t++)
+    for (int t = first; !rc && t < ep->num_frames; t++)
         rc = policy_runner_step_rgb(run, cache_frame(c, ci, t), actions + 3 * t, NULL);
     return rc;
 }
@@ -250,7 +251,7 @@ int eval_run(const EvalOptions *o, EvalReport *r)
     for (int i = 0; !rc && i < eps.n_eval; i++) {
         int ci = cache_find(cache, eps.eval_files[i]);
         const CacheEpisode *ep = cache_episode(cache, ci);
-        if ((rc = replay(run, cache, ci, ep->instruction, pred))) break;
+        if ((rc = replay(run, cache, ci, first, ep->instruction, pred))) break;
         char *swapped = NULL;
         int test_it = o->instruction_test;
         if (test_it) {
@@ -259,7 +260,7 @@ int eval_run(const EvalOptions *o, EvalReport *r)
                 break;
             }
             test_it = strcmp(swapped, ep->instruction) != 0; /* no side named: nothing to swap */
-            if (test_it) rc = replay(run, cache, ci, swapped, pred2);
+            if (test_it) rc = replay(run, cache, ci, first, swapped, pred2);
             free(swapped);
             if (rc) break;
         }

@@ -3,8 +3,8 @@
  * Each episode is replayed frame by frame through a StudentRunner (or a CLIP head's runner, running its
  * backbone on every frame: models/policy_model.h) from the frame cache, exactly as the runtime would run
  * it (window of past frames, temporal ensembling when the model has it): the action predicted at frame t
- * is compared with the recorded action at t, for every frame after the first when the model was trained
- * with skip_start (frame 0's action is the zero "episode_start"). Metrics
+ * is compared with the recorded action at t. When the model was trained with skip_start the replay
+ * starts at frame 1: frame 0 (the zero "episode_start" record) is neither scored nor history. Metrics
  * (metrics.h) overall, per scenario ("1box_vert_left", ...) and per side, in raw units.
  *
  * The instruction test replays every episode a second time with left and right swapped in its

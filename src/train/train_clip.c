@@ -27,6 +27,7 @@ struct ClipTrain {
     json_t *backbone;        /* clip_backbone_json, kept after the backbone is closed */
     const FrameCache *cache;
     int batch_size, V, E;
+    int t0;                  /* first frame of an episode as the robot sees it (1 with skip_start) */
     uint64_t seed;
     int *text_row;           /* [V * E]: the text_embeds row of episode e's instruction in variant v */
     float *texts;            /* [S, P] */
@@ -166,7 +167,7 @@ int clip_train_new(ClipTrain **out, const TrainConfig *c, const FrameCache *cach
     if (!rc && !(t->backbone = clip_backbone_json(bb))) rc = mvla_fail(MVLA_ERR_NOMEM, "train: out of memory");
     clip_backbone_free(bb); /* the features hold all that training needs */
     if (!rc && !(rc = clip_policy_init(&t->pol, &pc, c->train.seed))) t->have_pol = 1;
-    int t0 = c->train.skip_start ? 1 : 0;
+    int t0 = t->t0 = c->train.skip_start ? 1 : 0;
     t->V = t->feat ? clip_features_variants(t->feat) : 1;
     if (!rc) rc = map_texts(t);
     if (!rc) rc = add_samples(&t->train, cache, train_idx, n_train, t->V, t0);
@@ -217,8 +218,8 @@ int clip_train_next(ClipTrain *t, int val, const ClipBatch **out)
         const CacheEpisode *ep = cache_episode(t->cache, s->e);
         const float *txt = t->texts + (long)t->text_row[s->v * t->E + s->e] * P;
         for (int j = 0; j < W; j++) {
-            int f = s->t - W + 1 + j, real = f >= 0;
-            long row = (long)i * W + j, frame = ep->frame_offset + (real ? f : 0);
+            int f = s->t - W + 1 + j, real = f >= t->t0;
+            long row = (long)i * W + j, frame = ep->frame_offset + (real ? f : t->t0);
             b->frame_mask[row] = (float)real;
             b->padded |= !real;
             clip_features_image(t->feat, s->v, frame, t->img);

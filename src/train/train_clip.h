@@ -3,9 +3,9 @@
  * stored features, so an epoch costs the head alone.
  *
  * Samples are windows like the student's window batching (data/batch.h): (variant, episode, t), the
- * W frames t-W+1..t (before the episode start: padding, the head's learned pad), the instruction's
+ * W frames t-W+1..t (before the episode's first frame: padding, the head's learned pad), the instruction's
  * text embedding, and the next K actions (batch_targets). Training samples: every frame after the
- * first (train.skip_start) of every training episode in every feature variant (the original and the
+ * first (train.skip_start: frame 0 is neither a sample nor history) of every training episode in every feature variant (the original and the
  * `copies` augmented copies: a mirrored copy has mirrored targets and the swapped instruction), shuffled
  * each epoch (seed, epoch) into batches of train.batch_size. Validation: the original frames of the
  * validation episodes, in order. Deterministic: no threads, no timing. */

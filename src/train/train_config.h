@@ -33,7 +33,9 @@
  *   min_delta         [0.0] an improvement must lower the validation MAE by more than this
  *   seed              [0] initialisation, shuffling, augmentation, dropout (0..2^53)
  *   log_every         [10] steps between "step" lines of metrics.jsonl, 1..100000
- *   skip_start        [true] no training sample at frame 0 (its action is the zero "episode_start")
+ *   skip_start        [true] frame 0 (the zero "episode_start" record, a second view of the start pose) is
+ *                     neither a sample nor history; training, eval and quantize see episodes from frame 1,
+ *                     as the robot's runtime does (with frame 0 as history every decision came a step late)
  *   batching          ["sequence"] "sequence": each step trains on seq_batch segments of consecutive frames
  *                     (data/seq_batch.h), every frame encoded once, a loss at every position; "window": each
  *                     step trains on batch_size windows of W frames (data/batch.h), each frame encoded ~W times
