@@ -8,6 +8,11 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* Key steps of room the expert keeps ahead of and beside the obstacles beyond SIM_CLEARANCE, as a
+ * careful teleoperator does: a learned policy that is one key late (one forward press too many, one
+ * slide too few) still clears them. Without it a single late key collided at close range. */
+#define SAFETY_KEYS 1.0f
+
 typedef struct {
     const SimEnv *env;
     SimExpertOptions opt;
@@ -78,7 +83,7 @@ static char choose_key(Expert *x)
     float infl = SIM_ROBOT_RADIUS + SIM_CLEARANCE;
     float bx0 = s->obst_x0 - infl, bx1 = s->obst_x1 + infl;
     float sg = x->side == SIM_SIDE_LEFT ? 1.0f : -1.0f;
-    float lane = (sg > 0 ? s->obst_y1 + infl : -(s->obst_y0 - infl)) + x->lane_extra; /* outward coordinate */
+    float lane = (sg > 0 ? s->obst_y1 + infl : -(s->obst_y0 - infl)) + x->lane_extra + SAFETY_KEYS * k; /* outward */
     int variant = x->opt.style == SIM_EXPERT_VARIANT;
     float r = rng_uniform(&x->rng); /* drawn every step, so core and variant streams stay aligned */
 
@@ -90,7 +95,7 @@ static char choose_key(Expert *x)
         if (sg * p->y >= lane - 0.03f) x->in_lane = 1;
         if (x->in_lane && sg * p->y >= lane - 0.07f) return 'w';
         char lat = sg > 0 ? 'a' : 'd', diag = sg > 0 ? 'q' : 'e';
-        int room_ahead = p->x + 1.1f * k <= bx0; /* a forward key keeps clear of the obstacles */
+        int room_ahead = p->x + (1.1f + SAFETY_KEYS) * k <= bx0; /* a forward key keeps the margin */
         if (!room_ahead) return lat;
         if (!variant) return 'w';
         return r < x->p_early ? lat : r < x->p_early + x->p_diag ? diag : 'w';

@@ -5,8 +5,9 @@
  *
  *   core     the canonical route: forward while there is room, slide out to the lane beside the
  *            obstacles, forward past them, slide back in line with the target, forward, stop
- *            (a medium 1box_hori_left: W W A A A W W W W W D D D W W, space; drift may add a
- *            correcting key)
+ *            (a medium 1box_hori_left: W W A A A A W W W W W W D D D D W, space; drift may add a
+ *            correcting key). It keeps one key step of room ahead of and beside the obstacles
+ *            beyond the clearance, so a policy that is one key late still clears them
  *   variant  varied but valid routes: diagonal keys, sliding out early, a wider lane, returning
  *            late or diagonally, a glance to one side and back; drawn per rollout
  *
