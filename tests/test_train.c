@@ -17,6 +17,7 @@
 #include "sim/generate.h"
 #include "train/evaluate.h"
 #include "train/model_meta.h"
+#include "train/sim_select.h"
 #include "train/trainer.h"
 #include "train_testutil.h"
 
@@ -356,12 +357,23 @@ TEST(train_bad_config_names_the_key)
     CHECK(train_config_parse(&c, "{\"train\": {\"epochs\": 0}}", "cfg.json") == MVLA_ERR_ARG);
     CHECK(strstr(mvla_error_message(), "train.epochs"));
     CHECK(train_config_parse(&c, "[1]", "cfg.json") == MVLA_ERR_FORMAT);
+    CHECK(train_config_parse(&c, "{\"train\": {\"select\": \"best\"}}", "cfg.json") == MVLA_ERR_ARG);
+    CHECK(strstr(mvla_error_message(), "train.select") && strstr(mvla_error_message(), "\"sim\""));
+    CHECK(train_config_parse(&c, "{\"train\": {\"select_target\": \"mug\"}}", "cfg.json") == MVLA_ERR_ARG);
+    CHECK(strstr(mvla_error_message(), "train.select_target"));
+    CHECK(train_config_parse(&c, "{\"train\": {\"select_rollouts\": 0}}", "cfg.json") == MVLA_ERR_ARG);
+    CHECK(strstr(mvla_error_message(), "train.select_rollouts"));
+    CHECK(train_config_parse(&c, "{\"preset\": \"clip-mlp\", \"train\": {\"select\": \"sim\"}}", "cfg.json") == MVLA_ERR_ARG);
+    CHECK(strstr(mvla_error_message(), "train.select") && strstr(mvla_error_message(), "student"));
 
     /* a config round-trips through its JSON; a preset with overrides keeps the preset's other values */
-    REQUIRE(train_config_parse(&c, "{\"preset\": \"tiny\", \"train\": {\"lr\": 0.002, \"augment\": {\"hue\": 0.1}},"
+    REQUIRE(train_config_parse(&c, "{\"preset\": \"tiny\", \"train\": {\"lr\": 0.002, \"augment\": {\"hue\": 0.1},"
+                                   " \"select\": \"sim\", \"select_target\": \"mixed\", \"select_seed\": 5},"
                                    " \"policy\": {\"head\": {\"window\": 2}}}", "cfg.json") == 0);
     CHECK(c.policy.encoder.input_width == 32 && c.policy.head.window == 2 && c.policy.head.hidden == 32);
     CHECK(c.train.lr == 0.002 && c.train.augment_on && fabsf(c.train.augment.hue - 0.1f) < 1e-7f);
+    CHECK(c.train.select == TRAIN_SELECT_SIM && c.train.select_target == -1 && c.train.select_seed == 5 &&
+          c.train.select_rollouts == 2);
     char *text = train_config_to_json(&c);
     REQUIRE(text);
     TrainConfig d;
@@ -607,14 +619,11 @@ TEST(train_cli_errors_name_the_problem)
     CHECK(system(cmd) != 0);
 }
 
-/* The whole chain on the simulator's episodes (the collector's format at 64x36): generate, split, train the
- * tiny preset briefly, evaluate on the test split. A smoke test: the learning itself is checked above. */
-TEST(train_and_eval_on_simulated_episodes)
+/* 8 simulated episodes (the collector's format at 64x36) in DIR/sim, split 4/2/2 into DIR/split.json. */
+static int make_sim_data(const char *dir, char *data, char *manifest)
 {
-    char data[1024], manifest[1024], out[1024];
-    snprintf(data, sizeof data, "%s/sim", test_tmpdir());
-    snprintf(manifest, sizeof manifest, "%s/split.json", test_tmpdir());
-    snprintf(out, sizeof out, "%s/run", test_tmpdir());
+    sprintf(data, "%s/sim", dir);
+    sprintf(manifest, "%s/split.json", dir);
     SimConfig sc;
     sim_config_default(&sc);
     sim_camera_default(&sc.camera, 64, 36);
@@ -622,20 +631,30 @@ TEST(train_and_eval_on_simulated_episodes)
     sim_gen_spec_default(&g);
     g.count = 8;
     g.seed = 11;
-    REQUIRE(sim_generate(data, &sc, &g, NULL, NULL) == 0);
-    Dataset *ds;
+    Dataset *ds = NULL;
     DatasetOptions dopt = {0};
     dopt.hash = 1;
-    REQUIRE(dataset_open(&ds, data, &dopt) == 0);
-    CHECK(dataset_usable(ds) == 8);
     SplitOptions so;
     split_options_default(&so);
     so.train = 0.5, so.val = 0.25, so.test = 0.25;
-    SplitManifest *m;
-    REQUIRE(split_make_from_dataset(ds, &so, &m) == 0);
+    SplitManifest *m = NULL;
+    int rc = sim_generate(data, &sc, &g, NULL, NULL);
+    if (!rc) rc = dataset_open(&ds, data, &dopt);
+    if (!rc && dataset_usable(ds) != 8) rc = -1;
+    if (!rc) rc = split_make_from_dataset(ds, &so, &m);
+    if (!rc) rc = split_write(m, manifest);
     dataset_free(ds);
-    REQUIRE(split_write(m, manifest) == 0);
     split_manifest_free(m);
+    return rc;
+}
+
+/* The whole chain on the simulator's episodes: generate, split, train the tiny preset briefly, evaluate on
+ * the test split. A smoke test: the learning itself is checked above. */
+TEST(train_and_eval_on_simulated_episodes)
+{
+    char data[1024], manifest[1024], out[1024];
+    REQUIRE(make_sim_data(test_tmpdir(), data, manifest) == 0);
+    snprintf(out, sizeof out, "%s/run", test_tmpdir());
     TrainOptions o;
     tiny_options(&o, data, manifest, out, NULL);
     o.epochs = 2;
@@ -649,6 +668,58 @@ TEST(train_and_eval_on_simulated_episodes)
     CHECK(tt_eval_report_sane(&rep));
     CHECK(rep.n_scenarios >= 1 && strstr(rep.scenarios[0].name, "box_"));
     eval_report_free(&rep);
+}
+
+/* train.select "sim": every epoch is scored in the simulator; best.safetensors is the epoch with the highest
+ * success (ties: the lower val MAE), and scoring it again gives the recorded success. */
+TEST(train_select_by_closed_loop_success)
+{
+    char data[1024], manifest[1024], out[1024], cfg_file[1100];
+    REQUIRE(make_sim_data(test_tmpdir(), data, manifest) == 0);
+    snprintf(out, sizeof out, "%s/run", test_tmpdir());
+    snprintf(cfg_file, sizeof cfg_file, "%s/sel.json", test_tmpdir());
+    const char *cfg = "{\"preset\": \"tiny\", \"train\": {\"epochs\": 3, \"select\": \"sim\", \"select_rollouts\": 1}}";
+    REQUIRE(file_write_atomic(cfg_file, cfg, strlen(cfg)) == 0);
+    TrainOptions o;
+    tiny_options(&o, data, manifest, out, NULL);
+    o.config_path = cfg_file;
+    TrainResult r;
+    REQUIRE(train_run(&o, &r) == 0);
+    CHECK(r.status == TRAIN_COMPLETE && r.epochs_run == 3 && r.best_epoch >= 1);
+    CHECK(r.best_sim_success >= 0 && r.best_sim_success <= 1);
+    char path[1200];
+    snprintf(path, sizeof path, "%s/metrics.jsonl", out);
+    FILE *f = fopen(path, "r");
+    REQUIRE(f);
+    char line[4096];
+    int epochs = 0, best_epoch = 0;
+    double best = -1, best_mae = 0;
+    while (fgets(line, sizeof line, f)) {
+        json_t *j = json_loads(line, 0, NULL);
+        if (j && !strcmp(json_string_value(json_object_get(j, "type")), "epoch")) {
+            double s = json_number_value(json_object_get(j, "sim_success")), mae = json_number_value(json_object_get(j, "val_mae"));
+            CHECK(json_is_number(json_object_get(j, "sim_success")) && s >= 0 && s <= 1);
+            epochs++;
+            if (s > best || (s == best && mae < best_mae)) best = s, best_mae = mae, best_epoch = epochs;
+        }
+        json_decref(j);
+    }
+    fclose(f);
+    CHECK_MSG(epochs == 3 && best_epoch == r.best_epoch && best == r.best_sim_success,
+              "%d epochs; best by the metrics: epoch %d (%g), trainer: epoch %d (%g)", epochs, best_epoch, best,
+              r.best_epoch, r.best_sim_success);
+    CHECK(!exists(out, "checkpoints/candidate.safetensors"));
+    snprintf(path, sizeof path, "%s/checkpoints/best.safetensors", out);
+    TrainConfig c;
+    REQUIRE(train_config_load(&c, cfg_file) == 0);
+    double again = -1;
+    REQUIRE(train_sim_success(path, &c.train, &again) == 0);
+    CHECK_MSG(again == r.best_sim_success, "best.safetensors scores %g, recorded %g", again, r.best_sim_success);
+    snprintf(path, sizeof path, "%s/run.json", out);
+    json_t *j = json_load_file(path, 0, NULL);
+    REQUIRE(j);
+    CHECK(json_number_value(json_object_get(j, "best_sim_success")) == r.best_sim_success);
+    json_decref(j);
 }
 
 /* Window batching (the former default) still trains and resumes exactly: an interrupted run resumed

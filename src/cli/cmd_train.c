@@ -29,6 +29,8 @@ static void usage(FILE *fp)
             "  --epochs N  --batch-size N  --lr X  --weight-decay X  --warmup FRACTION  --clip X\n"
             "  --steps N          train about N optimiser steps (whole epochs) instead of --epochs\n"
             "  --patience N  --seed N      override the config's train.* values\n"
+            "  --select val_mae|sim  the best checkpoint: lowest validation MAE (default), or highest closed-loop\n"
+            "                     success in the built-in simulator (data from `mvla sim generate`; train.select_*)\n"
             "  --cache PATH       frame cache (default RUN/frames.cache; rebuilt when the sources change)\n"
             "  --fold K           train fold K of a K-fold manifest\n"
             "  --folds K          train every fold of a K-fold manifest into RUN/fold_k, evaluate each on the\n"
@@ -83,7 +85,9 @@ static void on_epoch(void *ctx, const TrainEpochInfo *e)
     if (u->bar.tty) fprintf(stderr, "\r\033[K");
     if (e->fold >= 0) fprintf(stderr, "fold %d ", e->fold);
     fprintf(stderr, "epoch %3d  step %6ld  train loss %.4f", e->epoch, e->step, e->train_loss);
-    if (isfinite(e->val_mae)) fprintf(stderr, "  val loss %.4f  val MAE %.4f%s", e->val_loss, e->val_mae, e->best ? "  *best" : "");
+    if (isfinite(e->val_mae)) fprintf(stderr, "  val loss %.4f  val MAE %.4f", e->val_loss, e->val_mae);
+    if (isfinite(e->sim_success)) fprintf(stderr, "  sim success %5.1f%%", 100 * e->sim_success);
+    if (e->best) fprintf(stderr, "  *best");
     fprintf(stderr, "\n");
 }
 
@@ -142,6 +146,13 @@ int cmd_train(int argc, char **argv)
         else if (!strcmp(a, "--steps")) bad = parse_long(a, v, 1, 100000000, &n), o.steps = n;
         else if (!strcmp(a, "--batch-size")) bad = parse_long(a, v, 1, 4096, &n), o.batch_size = (int)n;
         else if (!strcmp(a, "--patience")) bad = parse_long(a, v, 0, 100000, &n), o.patience = (int)n;
+        else if (!strcmp(a, "--select")) {
+            o.select = !strcmp(v, "sim") ? TRAIN_SELECT_SIM : !strcmp(v, "val_mae") ? TRAIN_SELECT_VAL_MAE : -1;
+            if (o.select < 0) {
+                fprintf(stderr, "mvla train: --select: expected val_mae or sim, got '%s'\n", v);
+                return 2;
+            }
+        }
         else if (!strcmp(a, "--seed")) bad = parse_long(a, v, 0, 1L << 53, &n), o.seed = n;
         else if (!strcmp(a, "--threads")) bad = parse_long(a, v, 1, 4096, &n), o.threads = (int)n;
         else if (!strcmp(a, "--max-steps")) bad = parse_long(a, v, 1, 1L << 50, &n), o.max_steps = n;
@@ -164,7 +175,7 @@ int cmd_train(int argc, char **argv)
         return 2;
     }
     if (o.resume && (o.config_path || o.preset || o.backbone || o.epochs >= 0 || o.steps > 0 || o.batch_size >= 0 || o.patience >= 0 ||
-                     o.seed >= 0 || o.lr >= 0 || o.weight_decay >= 0 || o.warmup >= 0 || o.clip >= 0)) {
+                     o.select >= 0 || o.seed >= 0 || o.lr >= 0 || o.weight_decay >= 0 || o.warmup >= 0 || o.clip >= 0)) {
         fprintf(stderr, "mvla train: --resume continues with RUN/config.json: --config, --preset, --backbone and the train.* "
                         "overrides cannot be combined with it\n");
         return 2;
@@ -190,7 +201,13 @@ int cmd_train(int argc, char **argv)
         printf(" (mean +- sample std; %s/folds.json)\n", o.out_dir);
     } else {
         printf("%s: %s after %d epochs, %ld steps", o.out_dir, train_status_name(r.status), r.epochs_run, r.steps);
-        if (isfinite(r.best_val_mae)) printf("; best val MAE %.4f at epoch %d", r.best_val_mae, r.best_epoch);
+        if (isfinite(r.best_sim_success)) {
+            printf("; best: epoch %d, closed-loop success %.1f%% on the selection rollouts", r.best_epoch,
+                   100 * r.best_sim_success);
+            if (isfinite(r.best_val_mae)) printf(", val MAE %.4f", r.best_val_mae);
+        } else if (isfinite(r.best_val_mae)) {
+            printf("; best val MAE %.4f at epoch %d", r.best_val_mae, r.best_epoch);
+        }
         printf("\n");
         if (r.status == TRAIN_INTERRUPTED) printf("continue with: mvla train --out %s --resume\n", o.out_dir);
         else printf("model: %s/checkpoints/best.safetensors\n", o.out_dir);

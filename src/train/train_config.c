@@ -3,6 +3,7 @@
 
 #include "base/error.h"
 #include "base/file.h"
+#include "sim/scene.h"
 
 #include <jansson.h>
 #include <math.h>
@@ -56,6 +57,10 @@ static void settings_default(TrainConfig *c)
     t->clip = 0.5;
     t->patience = 15; /* the lateral keys are learned late: val MAE plateaus for ~10 epochs first */
     t->min_delta = 0;
+    t->select = TRAIN_SELECT_VAL_MAE;
+    t->select_rollouts = 2;
+    t->select_seed = 101;
+    t->select_target = 0; /* cup, sim generate's default */
     t->seed = 0;
     t->log_every = 10;
     t->skip_start = 1;
@@ -170,6 +175,29 @@ static int get_choice(const Ctx *x, const json_t *o, const char *key, const char
 
 static int parse_schedule(const char *s, int *out) { return (*out = lr_schedule_kind_from_name(s)) < 0; }
 
+static int parse_select(const char *s, int *out)
+{
+    *out = !strcmp(s, "val_mae") ? TRAIN_SELECT_VAL_MAE : !strcmp(s, "sim") ? TRAIN_SELECT_SIM : -1;
+    return *out < 0;
+}
+
+static int parse_target(const char *s, int *out)
+{
+    *out = !strcmp(s, "mixed") ? -1 : sim_target_parse(s);
+    return *out < 0 && strcmp(s, "mixed") != 0;
+}
+
+/* An optional seed: an integer in 0..2^53 (JSON numbers beyond are not exact). */
+static int get_seed(const Ctx *x, const json_t *o, const char *key, uint64_t *out)
+{
+    json_t *v = json_object_get(o, key);
+    if (!v) return 0;
+    if (!json_is_integer(v) || json_integer_value(v) < 0 || json_integer_value(v) > (1LL << 53))
+        return bad(x, key, "an integer in 0..2^53", v);
+    *out = (uint64_t)json_integer_value(v);
+    return 0;
+}
+
 static int parse_batching(const char *s, int *out)
 {
     *out = !strcmp(s, "sequence") ? TRAIN_BATCH_SEQUENCE : !strcmp(s, "window") ? TRAIN_BATCH_WINDOW : -1;
@@ -237,7 +265,7 @@ static int parse_train(const Ctx *x0, const json_t *o, TrainSettings *t)
     static const char *const keys[] = {"epochs", "steps", "batch_size", "lr", "min_lr", "schedule", "warmup", "weight_decay",
                                        "beta1", "beta2", "eps", "encoder_lr_scale", "clip", "patience", "min_delta",
                                        "seed", "log_every", "skip_start", "batching", "seq_len", "seq_batch",
-                                       "augment", NULL};
+                                       "augment", "select", "select_rollouts", "select_seed", "select_target", NULL};
     Ctx x = {x0->src, "train"};
     int rc = check_keys(&x, o, keys), sched = (int)t->schedule;
     if (!rc) rc = get_int(&x, o, "epochs", 1, 100000, &t->epochs);
@@ -258,12 +286,12 @@ static int parse_train(const Ctx *x0, const json_t *o, TrainSettings *t)
     if (!rc) rc = get_num(&x, o, "clip", 0, 0, 1e6, &t->clip);
     if (!rc) rc = get_int(&x, o, "patience", 0, 100000, &t->patience);
     if (!rc) rc = get_num(&x, o, "min_delta", 0, 0, 1e6, &t->min_delta);
-    json_t *seed = json_object_get(o, "seed");
-    if (!rc && seed) {
-        if (!json_is_integer(seed) || json_integer_value(seed) < 0 || json_integer_value(seed) > (1LL << 53))
-            rc = bad(&x, "seed", "an integer in 0..2^53", seed);
-        else t->seed = (uint64_t)json_integer_value(seed);
-    }
+    if (!rc) rc = get_choice(&x, o, "select", "one of \"val_mae\", \"sim\"", parse_select, &t->select);
+    if (!rc) rc = get_int(&x, o, "select_rollouts", 1, 100, &t->select_rollouts);
+    if (!rc) rc = get_seed(&x, o, "select_seed", &t->select_seed);
+    if (!rc) rc = get_choice(&x, o, "select_target", "one of \"cup\", \"bottle\", \"basket\", \"mixed\"",
+                             parse_target, &t->select_target);
+    if (!rc) rc = get_seed(&x, o, "seed", &t->seed);
     if (!rc) rc = get_int(&x, o, "log_every", 1, 100000, &t->log_every);
     if (!rc) rc = get_bool(&x, o, "skip_start", &t->skip_start);
     int batching = t->batching;
@@ -358,6 +386,9 @@ static int parse_root(TrainConfig *c, json_t *root, const char *src)
         rc = clip_policy_config_from_json(&c->clip, cl, label);
         snprintf(c->policy.name, sizeof c->policy.name, "%s", c->clip.name); /* tables and curves read policy.name */
     }
+    if (!rc && c->is_clip && c->train.select == TRAIN_SELECT_SIM)
+        rc = mvla_fail(MVLA_ERR_ARG, "%s: train.select: \"sim\" is for the student; a CLIP head is selected by "
+                       "\"val_mae\" (the simulator would run its backbone on every frame)", src);
     return rc;
 }
 
@@ -457,6 +488,10 @@ char *train_config_to_json(const TrainConfig *c)
     json_object_set_new(tr, "clip", json_real(t->clip));
     json_object_set_new(tr, "patience", json_integer(t->patience));
     json_object_set_new(tr, "min_delta", json_real(t->min_delta));
+    json_object_set_new(tr, "select", json_string(t->select == TRAIN_SELECT_SIM ? "sim" : "val_mae"));
+    json_object_set_new(tr, "select_rollouts", json_integer(t->select_rollouts));
+    json_object_set_new(tr, "select_seed", json_integer((json_int_t)t->select_seed));
+    json_object_set_new(tr, "select_target", json_string(t->select_target < 0 ? "mixed" : sim_target_name((SimTarget)t->select_target)));
     json_object_set_new(tr, "seed", json_integer((json_int_t)t->seed));
     json_object_set_new(tr, "log_every", json_integer(t->log_every));
     json_object_set_new(tr, "skip_start", json_boolean(t->skip_start));

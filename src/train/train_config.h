@@ -31,6 +31,13 @@
  *   clip              [0.5] gradient-norm clip; 0: measure only
  *   patience          [15] early stopping: epochs without a lower validation MAE; 0: off
  *   min_delta         [0.0] an improvement must lower the validation MAE by more than this
+ *   select            ["val_mae"] what makes a checkpoint the best (and what patience waits for):
+ *                     "val_mae", the lowest validation MAE; or "sim", the highest closed-loop success in the
+ *                     built-in simulator, ties broken by validation MAE (student runs on `mvla sim generate`
+ *                     data only; train/sim_select.h)
+ *   select_rollouts   [2] sim: rollouts per scenario x side x distance cell (48 per epoch), 1..100
+ *   select_seed       [101] sim: the rollouts' seed; keep the final `mvla sim eval --seed` different
+ *   select_target     ["cup"] sim: "cup", "bottle", "basket" or "mixed", as in the training episodes
  *   seed              [0] initialisation, shuffling, augmentation, dropout (0..2^53)
  *   log_every         [10] steps between "step" lines of metrics.jsonl, 1..100000
  *   skip_start        [true] frame 0 (the zero "episode_start" record, a second view of the start pose) is
@@ -66,6 +73,7 @@
 #include <stdint.h>
 
 enum { TRAIN_BATCH_SEQUENCE = 0, TRAIN_BATCH_WINDOW = 1 };
+enum { TRAIN_SELECT_VAL_MAE = 0, TRAIN_SELECT_SIM = 1 };
 
 typedef struct {
     int epochs, batch_size;
@@ -77,6 +85,10 @@ typedef struct {
     double clip;
     int patience;
     double min_delta;
+    int select;            /* TRAIN_SELECT_VAL_MAE or TRAIN_SELECT_SIM */
+    int select_rollouts;   /* sim selection: rollouts per scenario x side x distance cell */
+    uint64_t select_seed;  /* sim selection: the rollouts' seed */
+    int select_target;     /* sim selection: SimTarget, or -1 for mixed */
     uint64_t seed;
     int log_every;
     int skip_start;

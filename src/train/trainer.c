@@ -16,6 +16,7 @@
 #include "train/curves.h"
 #include "train/metrics.h"
 #include "train/model_meta.h"
+#include "train/sim_select.h"
 #include "train/train_clip.h"
 #include "train/trainer_internal.h"
 
@@ -40,7 +41,7 @@ void train_options_default(TrainOptions *o)
 {
     memset(o, 0, sizeof *o);
     o->fold = -1;
-    o->epochs = o->batch_size = o->patience = -1;
+    o->epochs = o->batch_size = o->patience = o->select = -1;
     o->steps = -1;
     o->lr = o->weight_decay = o->warmup = o->clip = -1;
     o->seed = -1;
@@ -65,6 +66,9 @@ int train_resolve_config(const TrainOptions *o, TrainConfig *c)
     if (o->steps > 0) t->steps = o->steps;
     if (o->batch_size >= 0) t->batch_size = o->batch_size;
     if (o->patience >= 0) t->patience = o->patience;
+    if (o->select >= 0) t->select = o->select;
+    if (c->is_clip && t->select == TRAIN_SELECT_SIM)
+        return mvla_fail(MVLA_ERR_ARG, "--select sim is for the student; a CLIP head is selected by val_mae");
     if (o->lr >= 0) t->lr = o->lr;
     if (o->weight_decay >= 0) t->weight_decay = o->weight_decay;
     if (o->warmup >= 0) t->warmup = o->warmup;
@@ -132,6 +136,7 @@ typedef struct {
     const TrainOptions *o;
     int fold;
     char out[PATH_LEN], last[PATH_LEN], best[PATH_LEN], metrics_path[PATH_LEN], run_json[PATH_LEN];
+    char candidate[PATH_LEN]; /* train.select "sim": the epoch's weights, scored before they may become best */
     char data_dir[PATH_LEN], manifest[PATH_LEN], cache_path[PATH_LEN];
     char manifest_hash[HASH_TEXT_MAX];
     TrainConfig cfg;
@@ -155,6 +160,7 @@ typedef struct {
     long batch, step;      /* batches done in it; optimiser steps in total */
     Rng rng;               /* dropout */
     double best_mae, loss_sum;
+    double best_sim; /* train.select "sim": the best checkpoint's closed-loop success (NaN before one) */
     long loss_n;
     int best_epoch, bad_epochs;
     long metrics_bytes;
@@ -214,6 +220,7 @@ static json_t *state_json(const Run *r)
     json_object_set_new(s, "rng", rng_json(&r->rng));
     json_object_set_new(s, "best_val_mae", isfinite(r->best_mae) ? json_real(r->best_mae) : json_null());
     json_object_set_new(s, "best_epoch", json_integer(r->best_epoch));
+    json_object_set_new(s, "best_sim_success", json_real_or_null(r->best_sim));
     json_object_set_new(s, "bad_epochs", json_integer(r->bad_epochs));
     json_object_set_new(s, "loss_sum", json_real(r->loss_sum));
     json_object_set_new(s, "loss_n", json_integer(r->loss_n));
@@ -241,6 +248,8 @@ static int state_from_json(Run *r, json_t *s, const char *path)
     r->step = (long)json_integer_value(st);
     r->best_mae = json_is_number(bm) ? json_number_value(bm) : INFINITY;
     r->best_epoch = (int)json_integer_value(be);
+    json_t *bs = json_object_get(s, "best_sim_success"); /* absent in runs selected by val MAE before it existed */
+    r->best_sim = json_is_number(bs) ? json_number_value(bs) : NAN;
     r->bad_epochs = (int)json_integer_value(bad);
     r->loss_sum = json_number_value(ls);
     r->loss_n = (long)json_integer_value(ln);
@@ -302,6 +311,7 @@ static int write_run_json(Run *r)
     json_object_set_new(j, "steps", json_integer(r->step));
     json_object_set_new(j, "best_epoch", json_integer(r->best_epoch >= 0 ? r->best_epoch + 1 : 0));
     json_object_set_new(j, "best_val_mae", isfinite(r->best_mae) ? json_real(r->best_mae) : json_null());
+    if (r->cfg.train.select == TRAIN_SELECT_SIM) json_object_set_new(j, "best_sim_success", json_real_or_null(r->best_sim));
     int rc = train_write_json(r->run_json, j);
     json_decref(j);
     return rc;
@@ -628,10 +638,18 @@ static int end_epoch(Run *r, double epoch_t0, long epoch_samples, int *stop)
     long vn;
     int rc = validate(r, &vloss, &vmae, vaxis, &vn);
     if (rc) return rc;
-    double v1 = time_now();
-    int improved = vn == 0 || vmae < r->best_mae - t->min_delta;
+    double v1 = time_now(), sim = NAN;
+    int improved;
+    if (t->select == TRAIN_SELECT_SIM) {
+        if ((rc = save_checkpoint(r, r->candidate, 0)) || (rc = train_sim_success(r->candidate, t, &sim))) return rc;
+        remove(r->candidate);
+        improved = !(sim <= r->best_sim) || (sim == r->best_sim && vn && vmae < r->best_mae); /* NaN: the first */
+    } else {
+        improved = vn == 0 || vmae < r->best_mae - t->min_delta;
+    }
     if (improved) {
         r->best_mae = vn ? vmae : NAN;
+        r->best_sim = sim;
         r->best_epoch = r->epoch;
         r->bad_epochs = 0;
     } else {
@@ -653,15 +671,19 @@ static int end_epoch(Run *r, double epoch_t0, long epoch_samples, int *stop)
     json_object_set_new(line, "lr", json_real(lr_at(&r->sched, r->step)));
     json_object_set_new(line, "best", json_boolean(improved));
     json_object_set_new(line, "best_val_mae", json_real_or_null(r->best_mae));
+    if (t->select == TRAIN_SELECT_SIM) {
+        json_object_set_new(line, "sim_success", json_real(sim));
+        json_object_set_new(line, "best_sim_success", json_real_or_null(r->best_sim));
+    }
     json_object_set_new(line, "bad_epochs", json_integer(r->bad_epochs));
-    double secs = v1 - epoch_t0;
-    json_object_set_new(line, "timing", json_pack("{s:f, s:f, s:f}", "epoch_s", secs, "val_s", v1 - v0,
+    double v2 = time_now(), secs = v2 - epoch_t0;
+    json_object_set_new(line, "timing", json_pack("{s:f, s:f, s:f, s:f}", "epoch_s", secs, "val_s", v1 - v0, "sim_s", v2 - v1,
                                                    "samples_per_s", v0 > epoch_t0 ? epoch_samples / (v0 - epoch_t0) : 0.0));
     rc = write_metrics_line(r, line);
     json_decref(line);
     if (rc) return rc;
     if (r->o->on_epoch) {
-        TrainEpochInfo info = {r->epoch + 1, r->step, train_loss, vloss, vmae, improved, r->o->folds > 0 ? r->fold : -1};
+        TrainEpochInfo info = {r->epoch + 1, r->step, train_loss, vloss, vmae, sim, improved, r->o->folds > 0 ? r->fold : -1};
         r->o->on_epoch(r->o->cb_ctx, &info);
     }
     r->epoch++;
@@ -806,6 +828,7 @@ int train_one_run(const TrainOptions *o, const char *out_dir, int fold, const ch
     r.o = o;
     r.fold = fold;
     r.best_mae = INFINITY;
+    r.best_sim = NAN;
     r.best_epoch = -1;
     r.first_train_loss = r.last_train_loss = NAN;
     char ckdir[PATH_LEN], cfg_path[PATH_LEN];
@@ -813,6 +836,7 @@ int train_one_run(const TrainOptions *o, const char *out_dir, int fold, const ch
     int rc = train_join(ckdir, r.out, "checkpoints");
     if (!rc) rc = train_join(r.last, ckdir, "last.safetensors");
     if (!rc) rc = train_join(r.best, ckdir, "best.safetensors");
+    if (!rc) rc = train_join(r.candidate, ckdir, "candidate.safetensors");
     if (!rc) rc = train_join(r.metrics_path, r.out, "metrics.jsonl");
     if (!rc) rc = train_join(r.run_json, r.out, "run.json");
     if (!rc) rc = train_join(cfg_path, r.out, "config.json");
@@ -854,6 +878,7 @@ int train_one_run(const TrainOptions *o, const char *out_dir, int fold, const ch
         res->steps = r.step;
         res->best_epoch = r.best_epoch >= 0 ? r.best_epoch + 1 : -1;
         res->best_val_mae = isfinite(r.best_mae) ? r.best_mae : NAN;
+        res->best_sim_success = r.best_sim;
         res->first_train_loss = r.first_train_loss;
         res->last_train_loss = r.last_train_loss;
         res->val_mae_mean = res->val_mae_std = res->test_mae_mean = res->test_mae_std = NAN;

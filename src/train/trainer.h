@@ -9,13 +9,16 @@
  *   metrics.jsonl                one JSON object per line:
  *     {"type":"step","epoch":e,"step":s,"loss":..,"lr":..,"grad_norm":..,"timing":{...}}   every log_every steps
  *     {"type":"epoch","epoch":e,"step":s,"train_loss":..,"val_loss":..,"val_mae":..,"val_mae_axis":[x,y,z],
- *      "val_samples":n,"lr":..,"best":true|false,"best_val_mae":..,"bad_epochs":k,"timing":{...}}
+ *      "val_samples":n,"lr":..,"best":true|false,"best_val_mae":..,["sim_success":..,"best_sim_success":..,]
+ *      "bad_epochs":k,"timing":{...}}     (sim_*: with train.select "sim")
  *     Everything outside "timing" is deterministic: the same seed and thread count give the same lines.
  *   checkpoints/last.safetensors parameters + AdamW state + trainer state (epoch, batch inside the epoch,
  *                                step, dropout RNG, early-stopping state, the length of metrics.jsonl), written
  *                                atomically after every epoch and when stopped by max_steps
- *   checkpoints/best.safetensors the model with the lowest validation MAE so far (no optimiser state: this
- *                                is the model file that `mvla eval` and `mvla sim eval --model` take)
+ *   checkpoints/best.safetensors the model with the lowest validation MAE so far, or with train.select "sim"
+ *                                the highest closed-loop success in the simulator (train/sim_select.h; no
+ *                                optimiser state: this is the model file that `mvla eval` and `mvla sim
+ *                                eval --model` take)
  *   curves.svg                   train/val loss and validation MAE per epoch (redrawn every epoch)
  *   frames.cache                 the frame cache, unless cache_path puts it elsewhere (K-fold: out_dir's, shared)
  * Both checkpoints' metadata (nn/checkpoint.h "mvla.metadata") hold {"policy": config, "preprocess": {...},
@@ -23,7 +26,8 @@
  *
  * Validation runs after every epoch in eval mode over every window of the validation episodes: val loss
  * (the training loss) and val MAE in raw units of the first predicted action (the one executed at that
- * frame). Early stopping: patience epochs without a val MAE lower than the best by more than min_delta.
+ * frame). Early stopping: patience epochs without a val MAE lower than the best by more than min_delta
+ * (train.select "sim": without a higher closed-loop success, or an equal one with a lower val MAE).
  * With no validation episodes there is no early stopping and the last epoch is the best.
  *
  * Resume (resume = 1): reads out_dir/config.json (the config options are then ignored, except the
@@ -53,6 +57,7 @@ typedef struct {
     int epoch;
     long step;
     double train_loss, val_loss, val_mae; /* NaN when there are no validation samples */
+    double sim_success;                   /* train.select "sim": this epoch's closed-loop success; else NaN */
     int best;                             /* this epoch's model is the new best */
     int fold;
 } TrainEpochInfo;
@@ -72,6 +77,7 @@ typedef struct {
     int folds;                 /* > 0: train every fold of a K-fold manifest with that many folds */
     /* overrides of the config; negative: keep the config's value */
     int epochs, batch_size, patience;
+    int select; /* --select: TRAIN_SELECT_VAL_MAE or TRAIN_SELECT_SIM */
     long steps; /* --steps: > 0 replaces the config's epochs by a step budget */
     double lr, weight_decay, warmup, clip;
     long long seed;
@@ -92,6 +98,7 @@ typedef struct {
     long steps;
     int best_epoch;            /* -1 if none */
     double best_val_mae;       /* NaN without validation */
+    double best_sim_success;   /* train.select "sim": the best checkpoint's closed-loop success; else NaN */
     double last_train_loss;
     double first_train_loss;   /* epoch 0's mean loss (NaN if not in this run's metrics) */
     /* K-fold runs: the folds' best val MAE and test MAE, mean and sample std (NaN where absent) */
