@@ -1,9 +1,11 @@
 #include "tensor/ops_conv.h"
 
+#include "base/arena.h"
 #include "base/error.h"
 #include "tensor/parallel.h"
 #include "tensor/gemm.h"
 
+#include <omp.h>
 #include <string.h>
 
 enum { CONV_GENERAL, CONV_1X1, CONV_DEPTHWISE };
@@ -219,7 +221,8 @@ static void depthwise_forward(const ConvGeom *c, const float *x, const float *w,
     }
 }
 
-static void depthwise_backward(const ConvGeom *c, const float *x, const float *w, const float *dy, float *dx,
+/* Any kernel, stride and dilation: dx and dw tap by tap over output rows, border columns checked. */
+static void depthwise_backward_generic(const ConvGeom *c, const float *x, const float *w, const float *dy, float *dx,
                                float *dw)
 {
     long planes = (long)c->N * c->Cout, hw = (long)c->Ho * c->Wo;
@@ -294,6 +297,301 @@ static void depthwise_backward(const ConvGeom *c, const float *x, const float *w
     }
 }
 
+/* ---- depthwise backward, fast path: a K x K filter (K = 3 or 5), stride S = 1 or 2 both ways, dilation 1 ----
+ * Both gradients become sums of shifted flat planes with no bounds checks. A plane laid out flat with row
+ * stride ws > its width has zeros between its rows (and zero rows above and below), placed so that every
+ * tap's read of a padded position lands on a zero: each tap is then one contiguous multiply-add over the plane.
+ *   dx: with u = ih + ph = S r + a and v = iw + pw = S c + b (a, b the phase),
+ *       dx[ih][iw] += Q_ab[r][c],  Q_ab[r][c] = sum_{t, t'} w[a + S t][b + S t'] dy[r - t][c - t'],
+ *       a stride-1 correlation per phase, over dy copied into the padded layout;
+ *   dw: stride 1: dw[ki][kj] = sum_{ih, iw} x[ih][iw] dy[ih + ph - ki][iw + pw - kj] (x and dy copied flat);
+ *       stride 2: dw[ki][kj] = sum_{oh, ow} dy[oh][ow] X_ab[oh + ki / 2][ow + kj / 2], with the input's four
+ *       phases X_ab[r][c] = x[2 r + a - ph][2 c + b - pw] (zero outside x), a = ki % 2, b = kj % 2.
+ * The copies live in per-thread scratch whose zeros are written once per call (every plane puts its data at the
+ * same places). dx is parallel over planes, dw over channels with the batch summed in order inside, so results
+ * do not depend on the thread count. */
+
+/* Eight floats; v8u: the same at any float address (loads and stores through it alias float data). Macros, not
+ * functions, so no vector crosses a call (whose ABI would depend on the target's vector extensions). */
+typedef float v8f __attribute__((vector_size(32)));
+typedef float v8u __attribute__((vector_size(32), aligned(4), may_alias));
+#define LD8(p) (*(const v8u *)(p))
+#define ST8(p, v) (*(v8u *)(p) = (v))
+
+/* d[0, n) = s[0, n): rows of fewer than 8 floats are too short for a call to memcpy to pay. (Longer ones copied by
+ * vectors here ran slower: the kernels' loads right after straddle those stores.) */
+static inline void dwb_copy(float *restrict d, const float *restrict s, int n)
+{
+    if (n >= 8) {
+        memcpy(d, s, (size_t)n * sizeof *d);
+        return;
+    }
+    int i = 0;
+    if (n & 4) {
+        float t[4];
+        memcpy(t, s, sizeof t), memcpy(d, t, sizeof t);
+        i = 4;
+    }
+    if (n & 2) d[i] = s[i], d[i + 1] = s[i + 1], i += 2;
+    if (n & 1) d[i] = s[i];
+}
+
+static long up8(long n) { return (n + 7) & ~7L; }
+
+enum { DWB_TAPS = 25 };
+
+/* Layouts of one call's padded copies (all offsets in floats). */
+typedef struct {
+    /* dx: dy[oh][ow] at db[e + oh * wd + ow]; phase f = a * S + b has nt[f] taps, tap n reads weight tw[f][n]
+     * and db shifted by toff[f][n]; Q_f holds lq floats, Q_f[(r - rlo) * wd + c - clo] (outputs past a row's end
+     * unused). */
+    int wd, rlo, clo, nt[4], tw[4][DWB_TAPS];
+    long e, lq, dx_b, toff[4][DWB_TAPS];
+    /* dw: a plane A of la floats (zero past its data) times B shifted by boff[ki * K + kj]; row stride wa;
+     * stride 1: A = x, dy at B[ea + oh * wa + ow]; stride 2: A = dy, phase (a, b) of x at B[(2 a + b) * ps]. */
+    int wa;
+    long ea, la, ps, dw_b, boff[DWB_TAPS];
+    long ev_at, od_at; /* stride 2: where an input row's even and odd columns start, from its phase row pair */
+    int ok;            /* 0: a layout assumption failed (the generic path runs instead) */
+    long per_thread; /* scratch floats per thread (a multiple of 16: 64-byte aligned) */
+} DwbPlan;
+
+static long lmax(long a, long b) { return a > b ? a : b; }
+
+static void dwb_plan(const ConvGeom *c, DwbPlan *p)
+{
+    int K = c->kh, S = c->sh, M = (K - 1) / S; /* M: the largest t in a phase */
+    /* dx: output rows r in [rlo, rhi), columns c in [clo, chi) of every phase cover the input. */
+    int rlo = c->ph / S, rhi = (c->ph + c->H - 1) / S + 1, clo = c->pw / S, chi = (c->pw + c->W - 1) / S + 1;
+    /* Reads of dy columns c - t' in [clo - M, chi) outside [0, Wo) must land in the gap between rows. */
+    int gap = (int)lmax(0, lmax(M - clo, chi - c->Wo));
+    p->wd = c->Wo + gap, p->rlo = rlo, p->clo = clo;
+    p->lq = up8((long)(rhi - rlo) * p->wd);
+    long base = (long)rlo * p->wd + clo, lowest = base - (long)M * p->wd - M;
+    p->e = lowest < 0 ? -lowest : 0;
+    p->dx_b = up8(lmax(p->e + (long)(c->Ho - 1) * p->wd + c->Wo, p->e + base + p->lq));
+    for (int a = 0; a < S; a++)
+        for (int b = 0; b < S; b++) {
+            int f = a * S + b, n = 0;
+            for (int t = 0; a + S * t < K; t++)
+                for (int u = 0; b + S * u < K; u++, n++) {
+                    p->tw[f][n] = (a + S * t) * K + b + S * u;
+                    p->toff[f][n] = p->e + base - (long)t * p->wd - u;
+                }
+            p->nt[f] = n;
+        }
+    /* dw */
+    if (S == 1) {
+        /* x rows need wa >= W + pw (reads to the right stay in the row's gap) and dy rows a gap of K - 1 - pw. */
+        p->wa = (int)lmax(c->W + c->pw, c->Wo + K - 1 - c->pw);
+        p->la = up8((long)c->H * p->wa);
+        long lo = (long)(c->ph - K + 1) * p->wa + c->pw - K + 1;
+        p->ea = lo < 0 ? -lo : 0;
+        for (int ki = 0; ki < K; ki++)
+            for (int kj = 0; kj < K; kj++) p->boff[ki * K + kj] = p->ea + (long)(c->ph - ki) * p->wa + c->pw - kj;
+        p->ps = p->ev_at = p->od_at = 0, p->ok = 1;
+        p->dw_b = up8(lmax(p->ea + (long)(c->Ho - 1) * p->wa + c->Wo, p->ea + p->la + (long)c->ph * p->wa + c->pw));
+    } else {
+        /* Phase rows r in [0, Ho + M), columns in [0, Wo + M): no read wraps into the next row. */
+        p->wa = c->Wo + M;
+        p->la = up8((long)c->Ho * p->wa);
+        p->ps = up8(p->la + (long)M * p->wa + M);
+        for (int ki = 0; ki < K; ki++)
+            for (int kj = 0; kj < K; kj++)
+                p->boff[ki * K + kj] = ((ki % 2) * 2 + kj % 2) * p->ps + (long)(ki / 2) * p->wa + kj / 2;
+        p->ea = 0;
+        p->dw_b = 4 * p->ps;
+        /* Input column iw = 2 g + b - pw is column g of phase b: the even columns iw = 2 m go to phase be = pw % 2,
+         * the odd ones to the other, bo, each at g = m - sh with sh = floor((b - pw) / 2) <= 0. Every input row and
+         * column lands inside the phase planes (so far true of every geometry; else the generic path runs). */
+        int be = c->pw & 1, bo = be ^ 1;
+        int she = (be - c->pw) / 2, sho = (bo - c->pw - 1) / 2; /* both exact divisions */
+        p->ev_at = (long)be * p->ps - she, p->od_at = (long)bo * p->ps - sho;
+        p->ok = (c->W + 1) / 2 - she <= p->wa && c->W / 2 - sho <= p->wa && (c->H - 1 + c->ph) / 2 < c->Ho + M;
+    }
+    p->per_thread = (lmax(p->dx_b + (long)S * S * p->lq, p->la + p->dw_b) + 15) & ~15L;
+}
+
+/* Q[j] = sum over NT taps of wt[t] * db[j + off[t]], for j < lq (a multiple of 8). */
+static inline __attribute__((always_inline)) void dwb_dx_taps(const float *restrict db, const long *off,
+                                                              const float *wt, long lq, float *restrict Q,
+                                                              const int NT)
+{
+    long j = 0;
+    for (; j + 32 <= lq; j += 32) {
+        v8f a0 = {0}, a1 = {0}, a2 = {0}, a3 = {0};
+#pragma GCC unroll 25
+        for (int t = 0; t < NT; t++) {
+            const float *s = db + off[t] + j;
+            float wv = wt[t];
+            a0 += wv * LD8(s), a1 += wv * LD8(s + 8), a2 += wv * LD8(s + 16), a3 += wv * LD8(s + 24);
+        }
+        ST8(Q + j, a0), ST8(Q + j + 8, a1), ST8(Q + j + 16, a2), ST8(Q + j + 24, a3);
+    }
+    for (; j < lq; j += 8) {
+        v8f a0 = {0};
+#pragma GCC unroll 25
+        for (int t = 0; t < NT; t++) a0 += wt[t] * LD8(db + off[t] + j);
+        ST8(Q + j, a0);
+    }
+}
+
+/* One plane's dx (K, S constants after inlining); db: the dy copy (zeros in place), Q: S * S * lq floats. */
+static inline __attribute__((always_inline)) void dwb_dx_plane(const ConvGeom *c, const DwbPlan *p,
+                                                               const float *dyp, const float *wk, float *dxp,
+                                                               float *db, float *Q, const int K, const int S)
+{
+    for (int oh = 0; oh < c->Ho; oh++)
+        dwb_copy(db + p->e + (long)oh * p->wd, dyp + (long)oh * c->Wo, c->Wo);
+    float wt[4][DWB_TAPS];
+    for (int f = 0; f < S * S; f++)
+        for (int t = 0; t < p->nt[f]; t++) wt[f][t] = wk[p->tw[f][t]];
+    if (S == 1) {
+        dwb_dx_taps(db, p->toff[0], wt[0], p->lq, Q, K * K);
+        for (int ih = 0; ih < c->H; ih++) { /* rlo = ph, clo = pw */
+            float *restrict dxr = dxp + (long)ih * c->W;
+            const float *restrict qr = Q + (long)ih * p->wd;
+#pragma omp simd
+            for (int iw = 0; iw < c->W; iw++) dxr[iw] += qr[iw];
+        }
+        return;
+    }
+    const int T0 = (K + 1) / 2, T1 = K / 2; /* taps of phase 0 and phase 1 along one axis */
+    dwb_dx_taps(db, p->toff[0], wt[0], p->lq, Q, T0 * T0);
+    dwb_dx_taps(db, p->toff[1], wt[1], p->lq, Q + p->lq, T0 * T1);
+    dwb_dx_taps(db, p->toff[2], wt[2], p->lq, Q + 2 * p->lq, T1 * T0);
+    dwb_dx_taps(db, p->toff[3], wt[3], p->lq, Q + 3 * p->lq, T1 * T1);
+    /* Even columns iw = 2m read phase b = pw % 2 at c = m + pw / 2, odd ones the other phase at m + (pw + 1) / 2;
+     * with clo = pw / 2 those are Q offsets m and m + pw % 2 in row r - rlo. */
+    int be = c->pw & 1, half = c->W / 2;
+    for (int ih = 0; ih < c->H; ih++) {
+        int u = ih + c->ph, a = u & 1;
+        long row = (long)((u >> 1) - p->rlo) * p->wd;
+        const float *restrict qe = Q + (2 * a + be) * p->lq + row;
+        const float *restrict qo = Q + (2 * a + (be ^ 1)) * p->lq + row + be;
+        float *restrict dxr = dxp + (long)ih * c->W;
+        for (int m = 0; m < half; m++) dxr[2 * m] += qe[m], dxr[2 * m + 1] += qo[m];
+        if (c->W & 1) dxr[c->W - 1] += qe[half];
+    }
+}
+
+/* acc[t] += sum_i A[i] * B[i + off[t]] for i < la (a multiple of 8). */
+static inline __attribute__((always_inline)) void dwb_dw_dots(const float *restrict A, const float *restrict B,
+                                                              const long *off, long la, v8f *restrict acc,
+                                                              const int NT)
+{
+    for (long i = 0; i < la; i += 8) {
+        v8f av = LD8(A + i);
+#pragma GCC unroll 25
+        for (int t = 0; t < NT; t++) acc[t] += av * LD8(B + off[t] + i);
+    }
+}
+
+/* ev[m] = xr[2 m] for m < (W + 1) / 2, od[m] = xr[2 m + 1] for m < W / 2. */
+static void dwb_deinterleave(const float *restrict xr, int W, float *restrict ev, float *restrict od)
+{
+    int m = 0, n = W / 2;
+    for (; m + 8 <= n; m += 8) {
+        v8f lo = LD8(xr + 2 * m), hi = LD8(xr + 2 * m + 8);
+        ST8(ev + m, __builtin_shufflevector(lo, hi, 0, 2, 4, 6, 8, 10, 12, 14));
+        ST8(od + m, __builtin_shufflevector(lo, hi, 1, 3, 5, 7, 9, 11, 13, 15));
+    }
+    for (; m < n; m++) ev[m] = xr[2 * m], od[m] = xr[2 * m + 1];
+    if (W & 1) ev[n] = xr[W - 1];
+}
+
+/* One channel's dw over the batch (K, S constants after inlining); A, B: the scratch copies (zeros in place). */
+static inline __attribute__((always_inline)) void dwb_dw_channel(const ConvGeom *c, const DwbPlan *p,
+                                                                 const float *x, const float *dy, int ch, float *dwk,
+                                                                 float *A, float *B, const int K, const int S)
+{
+    v8f acc[DWB_TAPS];
+    for (int t = 0; t < K * K; t++) acc[t] = (v8f){0};
+    long in_hw = (long)c->H * c->W, hw = (long)c->Ho * c->Wo;
+    for (int n = 0; n < c->N; n++) {
+        long pl = (long)n * c->Cout + ch;
+        const float *xp = x + pl * in_hw, *dyp = dy + pl * hw;
+        if (S == 1) {
+            for (int ih = 0; ih < c->H; ih++)
+                dwb_copy(A + (long)ih * p->wa, xp + (long)ih * c->W, c->W);
+            for (int oh = 0; oh < c->Ho; oh++)
+                dwb_copy(B + p->ea + (long)oh * p->wa, dyp + (long)oh * c->Wo, c->Wo);
+        } else {
+            for (int oh = 0; oh < c->Ho; oh++)
+                dwb_copy(A + (long)oh * p->wa, dyp + (long)oh * c->Wo, c->Wo);
+            for (int ih = 0; ih < c->H; ih++) {
+                int u = ih + c->ph;
+                float *row = B + (u & 1) * 2 * p->ps + (long)(u >> 1) * p->wa;
+                dwb_deinterleave(xp + (long)ih * c->W, c->W, row + p->ev_at, row + p->od_at);
+            }
+        }
+        dwb_dw_dots(A, B, p->boff, p->la, acc, K * K);
+    }
+    for (int t = 0; t < K * K; t++) {
+        float s = 0;
+        for (int l = 0; l < 8; l++) s += acc[t][l];
+        dwk[t] += s;
+    }
+}
+
+/* The fast path; -1 (nothing done) when the settings are not its own or its scratch cannot be had. */
+static int depthwise_backward_fast(Graph *g, const ConvGeom *c, const float *x, const float *w, const float *dy,
+                                   float *dx, float *dwt)
+{
+    int K = c->kh, S = c->sh;
+    if (c->kw != K || (K != 3 && K != 5) || c->sw != S || (S != 1 && S != 2) || c->dh != 1 || c->dw != 1) return -1;
+    DwbPlan p;
+    dwb_plan(c, &p);
+    if (!p.ok) return -1;
+    float *scratch = arena_alloc(graph_arena(g), (size_t)omp_get_max_threads() * p.per_thread * sizeof *scratch);
+    if (!scratch) return -1;
+    long planes = (long)c->N * c->Cout, hw = (long)c->Ho * c->Wo, in_hw = (long)c->H * c->W;
+    long work = planes * hw * K * K;
+    int kind = (K == 5) * 2 + (S == 2);
+    if (dx) {
+#pragma omp parallel if (work > PAR_MIN_WORK)
+        {
+            float *db = scratch + omp_get_thread_num() * p.per_thread, *Q = db + p.dx_b;
+            memset(db, 0, (size_t)p.dx_b * sizeof *db);
+#pragma omp for schedule(static)
+            for (long pl = 0; pl < planes; pl++) {
+                const float *dyp = dy + pl * hw, *wk = w + (pl % c->Cout) * K * K;
+                float *dxp = dx + pl * in_hw;
+                switch (kind) {
+                case 0: dwb_dx_plane(c, &p, dyp, wk, dxp, db, Q, 3, 1); break;
+                case 1: dwb_dx_plane(c, &p, dyp, wk, dxp, db, Q, 3, 2); break;
+                case 2: dwb_dx_plane(c, &p, dyp, wk, dxp, db, Q, 5, 1); break;
+                default: dwb_dx_plane(c, &p, dyp, wk, dxp, db, Q, 5, 2); break;
+                }
+            }
+        }
+    }
+    if (dwt) {
+#pragma omp parallel if (work > PAR_MIN_WORK)
+        {
+            float *A = scratch + omp_get_thread_num() * p.per_thread, *B = A + p.la;
+            memset(A, 0, (size_t)(p.la + p.dw_b) * sizeof *A);
+#pragma omp for schedule(static)
+            for (int ch = 0; ch < c->Cout; ch++) {
+                float *dwk = dwt + (long)ch * K * K;
+                switch (kind) {
+                case 0: dwb_dw_channel(c, &p, x, dy, ch, dwk, A, B, 3, 1); break;
+                case 1: dwb_dw_channel(c, &p, x, dy, ch, dwk, A, B, 3, 2); break;
+                case 2: dwb_dw_channel(c, &p, x, dy, ch, dwk, A, B, 5, 1); break;
+                default: dwb_dw_channel(c, &p, x, dy, ch, dwk, A, B, 5, 2); break;
+                }
+            }
+        }
+    }
+    return 0;
+}
+
+static void depthwise_backward(Graph *g, const ConvGeom *c, const float *x, const float *w, const float *dy,
+                               float *dx, float *dwt)
+{
+    if (depthwise_backward_fast(g, c, x, w, dy, dx, dwt)) depthwise_backward_generic(c, x, w, dy, dx, dwt);
+}
+
 /* ---- GEMM paths: 1x1 (x is already the column matrix) and im2col ---- */
 
 /* y[n, group] = W_group [cout_g, K] * cols [K, Ho*Wo], added onto y (which holds the bias or zeros). */
@@ -366,7 +664,7 @@ static void conv2d_backward(Graph *g, Node *n)
     }
     if (!dx && !dw) return;
     if (c.kind == CONV_DEPTHWISE)
-        depthwise_backward(&c, x->data, w->data, dy, dx, dw);
+        depthwise_backward(g, &c, x->data, w->data, dy, dx, dw);
     else
         gemm_backward(g, &c, x->data, w->data, dy, dx, dw);
 }
