@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # make demo: mvla's main job on built-in data, on a fresh machine with nothing but the project.
 #   simulate 72 episodes like the original dataset, and a larger set -> check -> split 70/20/10
-#   -> train the default student on each (side by side, one core each) -> offline eval on the test
+#   -> train the default student on each (side by side, one core each; the best checkpoint by
+#   closed-loop success on the simulator's selection rollouts, seed 101) -> offline eval on the test
 #   splits -> closed-loop eval in the simulator -> export, int8, step benchmark -> leaderboard.
 # Environment: MVLA_DEMO_OUT (default demo-out), MVLA_DEMO_STEPS (default 2400 optimiser steps per run),
 #              MVLA_DEMO_EPISODES (default 72), MVLA_DEMO_LARGE (default 500; 0: skip the larger set),
@@ -37,13 +38,13 @@ for d in "${dirs[@]}"; do "$mvla" data check "$d"; done
 step "3/8 split 70/20/10 by episode, stratified by scenario and side (mvla data split)"
 for d in "${dirs[@]}"; do "$mvla" data split "$d" -o "$d.split.json" --seed 1 | tail -1; done
 
-step "4/8 train the default student on each set, $steps steps, one core each (mvla train; builds the frame cache first)"
+step "4/8 train the default student on each set, $steps steps, one core each, best checkpoint by closed-loop success (mvla train --select sim; builds the frame cache first)"
 pids=()
 for i in "${!sets[@]}"; do
   run=$runs/${sets[$i]}
   rm -rf "$run"
   train=("$mvla" --threads 1 train --data "${dirs[$i]}" --manifest "${dirs[$i]}.split.json" --out "$run"
-         --preset student --steps "$steps" --seed 1)
+         --preset student --steps "$steps" --seed 1 --select sim)
   # The first run shows its progress; the others write theirs to OUT/<run>.log.
   if [ "$i" -eq 0 ]; then "${train[@]}" & else "${train[@]}" > "$out/${sets[$i]}.log" 2>&1 & fi
   pids+=($!)
@@ -57,7 +58,7 @@ for i in "${!sets[@]}"; do
   "$mvla" eval "$runs/${sets[$i]}/checkpoints/best.safetensors" --data "${dirs[$i]}" --manifest "${dirs[$i]}.split.json"
 done
 
-step "6/8 closed-loop evaluation in the simulator, $rollouts rollouts per cell (mvla sim eval)"
+step "6/8 closed-loop evaluation in the simulator, $rollouts rollouts per cell, other rollouts than the selection's (mvla sim eval)"
 for s in "${sets[@]}"; do
   echo "-- $s"
   "$mvla" sim eval --model "$runs/$s/checkpoints/best.safetensors" --rollouts "$rollouts" --seed 7 --target cup \
