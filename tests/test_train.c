@@ -339,32 +339,29 @@ TEST(train_resume_after_interruption_matches_uninterrupted_run)
 
 TEST(train_bad_config_names_the_key)
 {
+    /* config text, the error code, and what the message must name */
+    static const struct { const char *json; int rc; const char *name1, *name2; } cases[] = {
+        {"{\"train\": {\"lrr\": 0.1}}", MVLA_ERR_ARG, "cfg.json", "train.lrr"},
+        {"{\"train\": {\"lr\": -1}}", MVLA_ERR_ARG, "train.lr", "-1"},
+        {"{\"train\": {\"augment\": {\"mirror_prob\": 2}}}", MVLA_ERR_ARG, "train.augment.mirror_prob", ""},
+        {"{\"policy\": {\"feature_dim\": \"big\"}}", MVLA_ERR_ARG, "policy", "feature_dim"},
+        {"{\"data\": {\"crop\": \"zoom\"}}", MVLA_ERR_ARG, "data.crop", ""},
+        {"{\"preset\": \"huge\"}", MVLA_ERR_ARG, "preset", ""},
+        {"{\"trian\": {}}", MVLA_ERR_ARG, "trian", "unknown key"},
+        {"{\"train\": {\"epochs\": 0}}", MVLA_ERR_ARG, "train.epochs", ""},
+        {"[1]", MVLA_ERR_FORMAT, "cfg.json", ""},
+        {"{\"train\": {\"select\": \"best\"}}", MVLA_ERR_ARG, "train.select", "\"sim\""},
+        {"{\"train\": {\"select_target\": \"mug\"}}", MVLA_ERR_ARG, "train.select_target", ""},
+        {"{\"train\": {\"select_rollouts\": 0}}", MVLA_ERR_ARG, "train.select_rollouts", ""},
+        {"{\"preset\": \"clip-mlp\", \"train\": {\"select\": \"sim\"}}", MVLA_ERR_ARG, "train.select", "student"},
+    };
     TrainConfig c;
-    CHECK(train_config_parse(&c, "{\"train\": {\"lrr\": 0.1}}", "cfg.json") == MVLA_ERR_ARG);
-    CHECK(strstr(mvla_error_message(), "cfg.json") && strstr(mvla_error_message(), "train.lrr"));
-    CHECK(train_config_parse(&c, "{\"train\": {\"lr\": -1}}", "cfg.json") == MVLA_ERR_ARG);
-    CHECK(strstr(mvla_error_message(), "train.lr") && strstr(mvla_error_message(), "-1"));
-    CHECK(train_config_parse(&c, "{\"train\": {\"augment\": {\"mirror_prob\": 2}}}", "cfg.json") == MVLA_ERR_ARG);
-    CHECK(strstr(mvla_error_message(), "train.augment.mirror_prob"));
-    CHECK(train_config_parse(&c, "{\"policy\": {\"feature_dim\": \"big\"}}", "cfg.json") == MVLA_ERR_ARG);
-    CHECK(strstr(mvla_error_message(), "policy") && strstr(mvla_error_message(), "feature_dim"));
-    CHECK(train_config_parse(&c, "{\"data\": {\"crop\": \"zoom\"}}", "cfg.json") == MVLA_ERR_ARG);
-    CHECK(strstr(mvla_error_message(), "data.crop"));
-    CHECK(train_config_parse(&c, "{\"preset\": \"huge\"}", "cfg.json") == MVLA_ERR_ARG);
-    CHECK(strstr(mvla_error_message(), "preset"));
-    CHECK(train_config_parse(&c, "{\"trian\": {}}", "cfg.json") == MVLA_ERR_ARG);
-    CHECK(strstr(mvla_error_message(), "trian") && strstr(mvla_error_message(), "unknown key"));
-    CHECK(train_config_parse(&c, "{\"train\": {\"epochs\": 0}}", "cfg.json") == MVLA_ERR_ARG);
-    CHECK(strstr(mvla_error_message(), "train.epochs"));
-    CHECK(train_config_parse(&c, "[1]", "cfg.json") == MVLA_ERR_FORMAT);
-    CHECK(train_config_parse(&c, "{\"train\": {\"select\": \"best\"}}", "cfg.json") == MVLA_ERR_ARG);
-    CHECK(strstr(mvla_error_message(), "train.select") && strstr(mvla_error_message(), "\"sim\""));
-    CHECK(train_config_parse(&c, "{\"train\": {\"select_target\": \"mug\"}}", "cfg.json") == MVLA_ERR_ARG);
-    CHECK(strstr(mvla_error_message(), "train.select_target"));
-    CHECK(train_config_parse(&c, "{\"train\": {\"select_rollouts\": 0}}", "cfg.json") == MVLA_ERR_ARG);
-    CHECK(strstr(mvla_error_message(), "train.select_rollouts"));
-    CHECK(train_config_parse(&c, "{\"preset\": \"clip-mlp\", \"train\": {\"select\": \"sim\"}}", "cfg.json") == MVLA_ERR_ARG);
-    CHECK(strstr(mvla_error_message(), "train.select") && strstr(mvla_error_message(), "student"));
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        int rc = train_config_parse(&c, cases[i].json, "cfg.json");
+        const char *msg = mvla_error_message();
+        CHECK_MSG(rc == cases[i].rc && strstr(msg, cases[i].name1) && strstr(msg, cases[i].name2), "%s: rc %d, \"%s\"",
+                  cases[i].json, rc, msg);
+    }
 
     /* a config round-trips through its JSON; a preset with overrides keeps the preset's other values */
     REQUIRE(train_config_parse(&c, "{\"preset\": \"tiny\", \"train\": {\"lr\": 0.002, \"augment\": {\"hue\": 0.1},"
