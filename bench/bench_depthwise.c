@@ -1,7 +1,8 @@
-/* Depthwise convolution backward (dx and dw) at the default student's shapes: 64 frames of 64x64, the
- * encoder's depthwise layers. Each row times the op's backward (graph_backward after a forward, so the time
- * is dx, dw and the small seeding of dy) beside its peer, plain loops with a bounds check per tap (what a
- * straightforward C implementation does), and checks both give the same gradients.
+/* Depthwise convolution forward and backward (dx and dw) at the default student's shapes: 64 frames of 64x64,
+ * the encoder's depthwise layers. Each row times the op's forward (no grad) and backward (graph_backward after a
+ * forward, less the forward's time: dx, dw and the small seeding of dy), each beside its peer, plain loops with a
+ * bounds check per tap (what a straightforward C implementation does), and checks both give the same outputs
+ * and gradients.
  *   build/bench/bench_depthwise [--threads N] [--quick] */
 #include "base/error.h"
 #include "base/progress.h"
@@ -19,6 +20,7 @@ typedef struct {
     int N, C, H, k, s, Ho;
     Tensor *x, *w;
     float *dy, *gx, *gw; /* the seed; the peer's gradients */
+    float *y;            /* the peer's output */
     Graph *g;
 } Case;
 
@@ -33,16 +35,44 @@ static void op_backward(void *p)
     }
 }
 
-static void op_forward(void *p)
+static Tensor *forward(Case *c)
 {
-    Case *c = p;
     graph_reset(c->g);
     int prev = graph_set_grad(c->g, 0);
-    if (!op_conv2d(c->g, c->x, c->w, NULL, conv2d_opts(c->s, c->k / 2, c->C))) {
+    Tensor *y = op_conv2d(c->g, c->x, c->w, NULL, conv2d_opts(c->s, c->k / 2, c->C));
+    if (!y) {
         fprintf(stderr, "bench_depthwise: %s\n", mvla_error_message());
         exit(1);
     }
     graph_set_grad(c->g, prev);
+    return y;
+}
+
+static void op_forward(void *p) { forward(p); }
+
+/* The peer's forward: plain loops over output pixels and taps. */
+static void peer_forward(void *p)
+{
+    Case *c = p;
+    int H = c->H, Ho = c->Ho, k = c->k, s = c->s, pad = k / 2;
+#pragma omp parallel for schedule(static)
+    for (long pl = 0; pl < (long)c->N * c->C; pl++) {
+        const float *xp = c->x->data + pl * H * H, *wk = c->w->data + pl % c->C * k * k;
+        float *yp = c->y + pl * Ho * Ho;
+        for (int oh = 0; oh < Ho; oh++)
+            for (int ow = 0; ow < Ho; ow++) {
+                float acc = 0;
+                for (int ki = 0; ki < k; ki++) {
+                    int ih = oh * s - pad + ki;
+                    if (ih < 0 || ih >= H) continue;
+                    for (int kj = 0; kj < k; kj++) {
+                        int iw = ow * s - pad + kj;
+                        if (iw >= 0 && iw < H) acc += wk[ki * k + kj] * xp[ih * H + iw];
+                    }
+                }
+                yp[oh * Ho + ow] = acc;
+            }
+    }
 }
 
 /* The peer: dx and dw by plain loops over output pixels and taps. */
@@ -119,10 +149,11 @@ int main(int argc, char **argv)
         {"block 6 dw 5x5/2", 216, 4, 5, 2},
     };
     printf("threads %d; backward = dx + dw of one layer, 64 frames; peer: plain loops\n\n", threads);
-    printf("| %-18s | %-18s | %8s | %8s | %9s | %7s | %8s |\n", "layer", "shape", "fwd ms", "bwd ms", "peer ms",
-           "speedup", "max diff");
-    printf("|--------------------|--------------------|----------|----------|-----------|---------|----------|\n");
-    double total = 0, total_peer = 0;
+    printf("| %-18s | %-18s | %8s | %8s | %7s | %8s | %9s | %7s | %8s |\n", "layer", "shape", "fwd ms", "peer ms",
+           "speedup", "bwd ms", "peer ms", "speedup", "max diff");
+    printf("|--------------------|--------------------|----------|----------|---------|----------|-----------|------"
+           "---|----------|\n");
+    double total = 0, total_peer = 0, total_fwd = 0, total_fwd_peer = 0;
     int bad = 0;
     for (size_t i = 0; i < sizeof layers / sizeof layers[0]; i++) {
         Case c = {.N = 64, .C = layers[i].C, .H = layers[i].H, .k = layers[i].k, .s = layers[i].s};
@@ -133,8 +164,9 @@ int main(int argc, char **argv)
         long ny = (long)c.N * c.C * c.Ho * c.Ho;
         c.dy = malloc((size_t)ny * sizeof *c.dy);
         c.gx = malloc((size_t)c.x->numel * sizeof *c.gx), c.gw = malloc((size_t)c.w->numel * sizeof *c.gw);
+        c.y = malloc((size_t)ny * sizeof *c.y);
         c.g = graph_new();
-        if (!c.x || !c.w || !c.dy || !c.gx || !c.gw || !c.g) {
+        if (!c.x || !c.w || !c.dy || !c.gx || !c.gw || !c.y || !c.g) {
             fprintf(stderr, "bench_depthwise: out of memory\n");
             return 1;
         }
@@ -146,22 +178,26 @@ int main(int argc, char **argv)
         op_backward(&c);
         peer_backward(&c);
         double diff = fmax(rel_diff(c.x->grad, c.gx, c.x->numel), rel_diff(c.w->grad, c.gw, c.w->numel));
+        peer_forward(&c);
+        diff = fmax(diff, rel_diff(forward(&c)->data, c.y, ny));
         bad |= !(diff < 1e-4);
-        double fwd = time_call(op_forward, &c), both = time_call(op_backward, &c), peer = time_call(peer_backward, &c);
+        double fwd = time_call(op_forward, &c), fwd_peer = time_call(peer_forward, &c);
+        double both = time_call(op_backward, &c), peer = time_call(peer_backward, &c);
         double bwd = both - fwd > 0 ? both - fwd : 0;
         char shape[64];
         snprintf(shape, sizeof shape, "C%d %dx%d -> %dx%d", c.C, c.H, c.H, c.Ho, c.Ho);
-        printf("| %-18s | %-18s | %8.3f | %8.3f | %9.3f | %6.1fx | %8.1e |\n", layers[i].what, shape, fwd * 1e3,
-               bwd * 1e3, peer * 1e3, bwd > 0 ? peer / bwd : 0.0, diff);
-        total += bwd, total_peer += peer;
+        printf("| %-18s | %-18s | %8.3f | %8.3f | %6.1fx | %8.3f | %9.3f | %6.1fx | %8.1e |\n", layers[i].what, shape,
+               fwd * 1e3, fwd_peer * 1e3, fwd_peer / fwd, bwd * 1e3, peer * 1e3, bwd > 0 ? peer / bwd : 0.0, diff);
+        total += bwd, total_peer += peer, total_fwd += fwd, total_fwd_peer += fwd_peer;
         graph_free(c.g);
         tensor_free(c.x), tensor_free(c.w);
-        free(c.dy), free(c.gx), free(c.gw);
+        free(c.dy), free(c.gx), free(c.gw), free(c.y);
     }
-    printf("| %-18s | %-18s | %8s | %8.3f | %9.3f | %6.1fx | %8s |\n", "all layers", "", "", total * 1e3,
-           total_peer * 1e3, total > 0 ? total_peer / total : 0.0, "");
+    printf("| %-18s | %-18s | %8.3f | %8.3f | %6.1fx | %8.3f | %9.3f | %6.1fx | %8s |\n", "all layers", "",
+           total_fwd * 1e3, total_fwd_peer * 1e3, total_fwd_peer / total_fwd, total * 1e3, total_peer * 1e3,
+           total > 0 ? total_peer / total : 0.0, "");
     if (bad) {
-        fprintf(stderr, "bench_depthwise: the op's gradients differ from the peer's\n");
+        fprintf(stderr, "bench_depthwise: the op's output or gradients differ from the peer's\n");
         return 1;
     }
     return 0;

@@ -144,7 +144,7 @@ TEST(conv2d_large_matches_naive)
     tensor_free(x);
 }
 
-/* ---- depthwise backward: every kernel path against plain loops ---- */
+/* ---- depthwise forward and backward: every kernel path against plain loops ---- */
 
 /* Depthwise settings: x [N, C, H, W], a kh x kw filter per channel. The fast path takes 3x3 and 5x5 at stride 1
  * or 2 (either padding); the rest (7x7, dilation, mixed strides, rectangular kernels, stride 3) is generic. */
@@ -156,6 +156,8 @@ typedef struct {
 static const DwCase DW_CASES[] = {
     {2, 3, 32, 32, 3, 3, {1, 1, 1, 1, 1, 1, 3}},
     {2, 3, 16, 16, 3, 3, {2, 2, 1, 1, 1, 1, 3}},
+    {2, 3, 32, 32, 3, 3, {2, 2, 1, 1, 1, 1, 3}},
+    {2, 3, 8, 8, 3, 3, {1, 1, 1, 1, 1, 1, 3}},
     {3, 2, 8, 8, 5, 5, {2, 2, 2, 2, 1, 1, 2}},
     {2, 3, 4, 4, 5, 5, {1, 1, 2, 2, 1, 1, 3}},
     {2, 3, 4, 4, 5, 5, {2, 2, 2, 2, 1, 1, 3}},
@@ -293,6 +295,87 @@ TEST(conv2d_depthwise_backward_independent_of_threads)
             CHECK_MSG(!memcmp(w1->grad, w3->grad, (size_t)w1->numel * sizeof(float)), "case %d: dw differs", i);
         }
         tensor_free(x1), tensor_free(w1), tensor_free(gy1), tensor_free(x3), tensor_free(w3), tensor_free(gy3);
+    }
+    mvla_set_threads(prev);
+}
+
+/* y of a depthwise convolution plus bias, summed plainly in double. */
+static void naive_depthwise_forward(const DwCase *c, int Ho, int Wo, const float *x, const float *w, const float *b,
+                                    float *y)
+{
+    const Conv2dOpts *o = &c->o;
+    for (int n = 0; n < c->N; n++)
+        for (int ch = 0; ch < c->C; ch++) {
+            long pl = (long)n * c->C + ch;
+            const float *xp = x + pl * c->H * c->W;
+            for (int oh = 0; oh < Ho; oh++)
+                for (int ow = 0; ow < Wo; ow++) {
+                    double acc = b[ch];
+                    for (int ki = 0; ki < c->kh; ki++)
+                        for (int kj = 0; kj < c->kw; kj++) {
+                            int ih = oh * o->stride_h - o->pad_h + ki * o->dilation_h;
+                            int iw = ow * o->stride_w - o->pad_w + kj * o->dilation_w;
+                            if (ih < 0 || ih >= c->H || iw < 0 || iw >= c->W) continue;
+                            acc += (double)w[(ch * c->kh + ki) * c->kw + kj] * xp[ih * c->W + iw];
+                        }
+                    y[pl * Ho * Wo + oh * Wo + ow] = (float)acc;
+                }
+        }
+}
+
+/* The forward of case c on seeded x, w and bias (no grad): y, or NULL; fills *x, *w, *b (caller frees). */
+static Tensor *dw_forward_run(const DwCase *c, unsigned seed, Tensor **x, Tensor **w, Tensor **b)
+{
+    Rng r;
+    rng_seed(&r, seed);
+    *x = tensor_new_shape(4, c->N, c->C, c->H, c->W), *w = tensor_new_shape(4, c->C, 1, c->kh, c->kw);
+    *b = tensor_new_shape(1, c->C);
+    tensor_fill_normal(*x, &r, 1.0f), tensor_fill_normal(*w, &r, 0.5f), tensor_fill_normal(*b, &r, 1.0f);
+    Graph *g = graph_new();
+    Tensor *y = op_conv2d(g, *x, *w, *b, c->o), *out = NULL;
+    if (y) {
+        out = tensor_new(4, y->shape);
+        memcpy(out->data, y->data, (size_t)y->numel * sizeof *out->data);
+    }
+    graph_free(g);
+    return out;
+}
+
+TEST(conv2d_depthwise_forward_matches_naive)
+{
+    for (int i = 0; i < N_DW_CASES; i++) {
+        const DwCase *c = &DW_CASES[i];
+        Tensor *x, *w, *b, *y = dw_forward_run(c, 300 + i, &x, &w, &b);
+        CHECK_MSG(y != NULL, "case %d: %s", i, mvla_error_message());
+        if (y) {
+            Tensor *y0 = tensor_new(4, y->shape);
+            naive_depthwise_forward(c, y->shape[2], y->shape[3], x->data, w->data, b->data, y0->data);
+            double e = max_abs_diff(y->data, y0->data, y->numel) / (1 + max_abs(y0->data, y0->numel));
+            CHECK_MSG(e < 1e-5, "case %d (%dx%d k%dx%d s%dx%d p%dx%d d%dx%d): y relative error %g", i, c->H, c->W,
+                      c->kh, c->kw, c->o.stride_h, c->o.stride_w, c->o.pad_h, c->o.pad_w, c->o.dilation_h,
+                      c->o.dilation_w, e);
+            tensor_free(y0);
+        }
+        tensor_free(x), tensor_free(w), tensor_free(b), tensor_free(y);
+    }
+}
+
+/* Each output sums its taps in a fixed order, whatever plane a thread takes: bit-identical at any thread count. */
+TEST(conv2d_depthwise_forward_independent_of_threads)
+{
+    int prev = mvla_get_threads();
+    for (int i = 0; i < N_DW_CASES; i++) {
+        const DwCase *c = &DW_CASES[i];
+        Tensor *x1, *w1, *b1, *x3, *w3, *b3;
+        mvla_set_threads(1);
+        Tensor *y1 = dw_forward_run(c, 400 + i, &x1, &w1, &b1);
+        mvla_set_threads(3);
+        Tensor *y3 = dw_forward_run(c, 400 + i, &x3, &w3, &b3);
+        CHECK(y1 && y3);
+        if (y1 && y3)
+            CHECK_MSG(!memcmp(y1->data, y3->data, (size_t)y1->numel * sizeof(float)), "case %d: y differs", i);
+        tensor_free(x1), tensor_free(w1), tensor_free(b1), tensor_free(y1);
+        tensor_free(x3), tensor_free(w3), tensor_free(b3), tensor_free(y3);
     }
     mvla_set_threads(prev);
 }

@@ -109,9 +109,10 @@ static void col2im_add(const ConvGeom *c, const float *col, float *dx)
 }
 
 /* ---- depthwise: one kh x kw filter per channel (groups == Cin == Cout) ----
- * Each output row is built tap by tap: for kernel tap (ki, kj), y_row[ow] += w * x_row[ow * sw + kj * dw - pw].
- * Columns whose every tap is inside the input ("interior") run without bounds checks and vectorise;
- * the few border columns check each tap. */
+ * The forward's general path (the fast path below takes 3x3 and 5x5 at stride 1 or 2 on padded copies; this one
+ * the other shapes, and those when no scratch can be had). Each output row is built tap by tap: for kernel
+ * tap (ki, kj), y_row[ow] += w * x_row[ow * sw + kj * dw - pw]. Columns whose every tap is inside the input
+ * ("interior") run without bounds checks and vectorise; the few border columns check each tap. */
 
 /* Output columns [*lo, *hi) whose whole kernel row lies inside the input. */
 static void interior_cols(const ConvGeom *c, int *lo, int *hi)
@@ -145,35 +146,6 @@ static void dw_border_cols(const ConvGeom *c, const float *xp, const float *wk, 
     }
 }
 
-/* One output plane of a K x K filter, stride S, dilation 1 (K and S are constants after inlining):
- * interior columns sum their K*K taps in registers; rows above or below the input read `zeros`. */
-static inline __attribute__((always_inline)) void dw_plane_fixed(const ConvGeom *c, const float *xp,
-                                                                 const float *restrict wk, float b,
-                                                                 float *restrict yp, const float *zeros, int lo,
-                                                                 int hi, const int K, const int S)
-{
-    const int pw = c->pw;
-    for (int oh = 0; oh < c->Ho; oh++) {
-        const float *rows[8];
-        for (int ki = 0; ki < K; ki++) {
-            int ih = oh * S - c->ph + ki;
-            rows[ki] = ih >= 0 && ih < c->H ? xp + (long)ih * c->W : zeros;
-        }
-        float *restrict yr = yp + (long)oh * c->Wo;
-#pragma omp simd
-        for (int ow = lo; ow < hi; ow++) {
-            long base = (long)ow * S - pw;
-            float acc = b;
-#pragma GCC unroll 8
-            for (int ki = 0; ki < K; ki++)
-#pragma GCC unroll 8
-                for (int kj = 0; kj < K; kj++) acc += wk[ki * K + kj] * rows[ki][base + kj];
-            yr[ow] = acc;
-        }
-        dw_border_cols(c, xp, wk, b, yr, oh, lo, hi);
-    }
-}
-
 /* Any kernel, stride and dilation: the output row is built tap by tap, y_row += w * shifted x_row. */
 static void dw_plane_generic(const ConvGeom *c, const float *xp, const float *wk, float b, float *yp, int lo, int hi)
 {
@@ -199,25 +171,17 @@ static void dw_plane_generic(const ConvGeom *c, const float *xp, const float *wk
     }
 }
 
-/* zeros: at least W zero floats (a stand-in for padded rows). */
-static void depthwise_forward(const ConvGeom *c, const float *x, const float *w, const float *bias, float *y,
-                              const float *zeros)
+/* Any settings, from x itself (the fast path's other shapes, or when its scratch cannot be had). */
+static void depthwise_forward_generic(const ConvGeom *c, const float *x, const float *w, const float *bias, float *y)
 {
     long planes = (long)c->N * c->Cout, hw = (long)c->Ho * c->Wo;
     int lo, hi;
     interior_cols(c, &lo, &hi);
-    int fixed = c->kh == c->kw && (c->kh == 3 || c->kh == 5) && c->dh == 1 && c->dw == 1 && c->sh == c->sw &&
-                (c->sh == 1 || c->sh == 2);
 #pragma omp parallel for schedule(static) if (planes * hw * c->kh * c->kw > PAR_MIN_WORK)
     for (long p = 0; p < planes; p++) {
         int ch = (int)(p % c->Cout);
         const float *xp = x + p * c->H * c->W, *wk = w + (long)ch * c->kh * c->kw;
-        float b = bias ? bias[ch] : 0.0f, *yp = y + p * hw;
-        if (!fixed) dw_plane_generic(c, xp, wk, b, yp, lo, hi);
-        else if (c->kh == 3 && c->sh == 1) dw_plane_fixed(c, xp, wk, b, yp, zeros, lo, hi, 3, 1);
-        else if (c->kh == 3) dw_plane_fixed(c, xp, wk, b, yp, zeros, lo, hi, 3, 2);
-        else if (c->sh == 1) dw_plane_fixed(c, xp, wk, b, yp, zeros, lo, hi, 5, 1);
-        else dw_plane_fixed(c, xp, wk, b, yp, zeros, lo, hi, 5, 2);
+        dw_plane_generic(c, xp, wk, bias ? bias[ch] : 0.0f, y + p * hw, lo, hi);
     }
 }
 
@@ -336,6 +300,12 @@ static inline void dwb_copy(float *restrict d, const float *restrict s, int n)
     if (n & 1) d[i] = s[i];
 }
 
+/* rows rows of n floats, packed at s, to d with row stride ld. */
+static inline void dwb_copy_rows(float *restrict d, long ld, const float *restrict s, int n, int rows)
+{
+    for (int r = 0; r < rows; r++) dwb_copy(d + r * ld, s + (long)r * n, n);
+}
+
 static long up8(long n) { return (n + 7) & ~7L; }
 
 enum { DWB_TAPS = 25 };
@@ -352,8 +322,12 @@ typedef struct {
     int wa;
     long ea, la, ps, dw_b, boff[DWB_TAPS];
     long ev_at, od_at; /* stride 2: where an input row's even and odd columns start, from its phase row pair */
+    /* forward: x laid out in F (fb floats), at F[fe + ih * wa + iw] (stride 1) or as dw's phases B (stride 2);
+     * y[oh][ow] = b + Y[oh * wa + ow] with Y[j] = sum_t w[t] F[j + foff[t]] for j < ly (a multiple of 8). */
+    long fe, fb, ly, foff[DWB_TAPS];
     int ok;            /* 0: a layout assumption failed (the generic path runs instead) */
-    long per_thread; /* scratch floats per thread (a multiple of 16: 64-byte aligned) */
+    long per_thread;     /* backward scratch floats per thread (a multiple of 16: 64-byte aligned) */
+    long fwd_per_thread; /* the same for the forward */
 } DwbPlan;
 
 static long lmax(long a, long b) { return a > b ? a : b; }
@@ -391,6 +365,14 @@ static void dwb_plan(const ConvGeom *c, DwbPlan *p)
             for (int kj = 0; kj < K; kj++) p->boff[ki * K + kj] = p->ea + (long)(c->ph - ki) * p->wa + c->pw - kj;
         p->ps = p->ev_at = p->od_at = 0, p->ok = 1;
         p->dw_b = up8(lmax(p->ea + (long)(c->Ho - 1) * p->wa + c->Wo, p->ea + p->la + (long)c->ph * p->wa + c->pw));
+        /* Forward: x's row ih is F's row ih + ph from column pw; tap (ki, kj) of output j = oh * wa + ow reads
+         * F's row oh + ki, column ow + kj < Wo + K - 1 <= wa + pw: past wa it is the next row's left padding
+         * (wa >= W + pw keeps each row's data clear of it). */
+        p->fe = (long)c->ph * p->wa + c->pw;
+        p->ly = up8((long)c->Ho * p->wa);
+        p->fb = up8(lmax(p->fe + (long)(c->H - 1) * p->wa + c->W, p->ly + (long)(K - 1) * p->wa + K - 1));
+        for (int ki = 0; ki < K; ki++)
+            for (int kj = 0; kj < K; kj++) p->foff[ki * K + kj] = (long)ki * p->wa + kj;
     } else {
         /* Phase rows r in [0, Ho + M), columns in [0, Wo + M): no read wraps into the next row. */
         p->wa = c->Wo + M;
@@ -408,14 +390,19 @@ static void dwb_plan(const ConvGeom *c, DwbPlan *p)
         int she = (be - c->pw) / 2, sho = (bo - c->pw - 1) / 2; /* both exact divisions */
         p->ev_at = (long)be * p->ps - she, p->od_at = (long)bo * p->ps - sho;
         p->ok = (c->W + 1) / 2 - she <= p->wa && c->W / 2 - sho <= p->wa && (c->H - 1 + c->ph) / 2 < c->Ho + M;
+        /* Forward: y[oh][ow] = sum w[ki][kj] X_ab[oh + ki / 2][ow + kj / 2], the sums dw takes with dy's place
+         * and x's swapped: x in B's layout, the same offsets, la outputs. */
+        p->fe = 0, p->fb = p->dw_b, p->ly = p->la;
+        memcpy(p->foff, p->boff, sizeof p->foff);
     }
     p->per_thread = (lmax(p->dx_b + (long)S * S * p->lq, p->la + p->dw_b) + 15) & ~15L;
+    p->fwd_per_thread = (p->fb + p->ly + 15) & ~15L;
 }
 
-/* Q[j] = sum over NT taps of wt[t] * db[j + off[t]], for j < lq (a multiple of 8). */
-static inline __attribute__((always_inline)) void dwb_dx_taps(const float *restrict db, const long *off,
-                                                              const float *wt, long lq, float *restrict Q,
-                                                              const int NT)
+/* Q[j] = sum over NT taps of wt[t] * db[j + off[t]], for j < lq (a multiple of 8): dx's phases and the forward's
+ * output. Each j's sum runs in an order fixed by j's block and NT alone. */
+static inline __attribute__((always_inline)) void dwb_taps(const float *restrict db, const long *off,
+                                                           const float *wt, long lq, float *restrict Q, const int NT)
 {
     long j = 0;
     for (; j + 32 <= lq; j += 32) {
@@ -428,11 +415,13 @@ static inline __attribute__((always_inline)) void dwb_dx_taps(const float *restr
         }
         ST8(Q + j, a0), ST8(Q + j + 8, a1), ST8(Q + j + 16, a2), ST8(Q + j + 24, a3);
     }
-    for (; j < lq; j += 8) {
-        v8f a0 = {0};
+    for (; j < lq; j += 8) { /* two chains, even and odd taps (on small planes this loop is all there is) */
+        v8f a0 = {0}, a1 = {0};
 #pragma GCC unroll 25
-        for (int t = 0; t < NT; t++) a0 += wt[t] * LD8(db + off[t] + j);
-        ST8(Q + j, a0);
+        for (int t = 0; t + 1 < NT; t += 2)
+            a0 += wt[t] * LD8(db + off[t] + j), a1 += wt[t + 1] * LD8(db + off[t + 1] + j);
+        if (NT & 1) a0 += wt[NT - 1] * LD8(db + off[NT - 1] + j);
+        ST8(Q + j, a0 + a1);
     }
 }
 
@@ -441,13 +430,12 @@ static inline __attribute__((always_inline)) void dwb_dx_plane(const ConvGeom *c
                                                                const float *dyp, const float *wk, float *dxp,
                                                                float *db, float *Q, const int K, const int S)
 {
-    for (int oh = 0; oh < c->Ho; oh++)
-        dwb_copy(db + p->e + (long)oh * p->wd, dyp + (long)oh * c->Wo, c->Wo);
+    dwb_copy_rows(db + p->e, p->wd, dyp, c->Wo, c->Ho);
     float wt[4][DWB_TAPS];
     for (int f = 0; f < S * S; f++)
         for (int t = 0; t < p->nt[f]; t++) wt[f][t] = wk[p->tw[f][t]];
     if (S == 1) {
-        dwb_dx_taps(db, p->toff[0], wt[0], p->lq, Q, K * K);
+        dwb_taps(db, p->toff[0], wt[0], p->lq, Q, K * K);
         for (int ih = 0; ih < c->H; ih++) { /* rlo = ph, clo = pw */
             float *restrict dxr = dxp + (long)ih * c->W;
             const float *restrict qr = Q + (long)ih * p->wd;
@@ -457,10 +445,10 @@ static inline __attribute__((always_inline)) void dwb_dx_plane(const ConvGeom *c
         return;
     }
     const int T0 = (K + 1) / 2, T1 = K / 2; /* taps of phase 0 and phase 1 along one axis */
-    dwb_dx_taps(db, p->toff[0], wt[0], p->lq, Q, T0 * T0);
-    dwb_dx_taps(db, p->toff[1], wt[1], p->lq, Q + p->lq, T0 * T1);
-    dwb_dx_taps(db, p->toff[2], wt[2], p->lq, Q + 2 * p->lq, T1 * T0);
-    dwb_dx_taps(db, p->toff[3], wt[3], p->lq, Q + 3 * p->lq, T1 * T1);
+    dwb_taps(db, p->toff[0], wt[0], p->lq, Q, T0 * T0);
+    dwb_taps(db, p->toff[1], wt[1], p->lq, Q + p->lq, T0 * T1);
+    dwb_taps(db, p->toff[2], wt[2], p->lq, Q + 2 * p->lq, T1 * T0);
+    dwb_taps(db, p->toff[3], wt[3], p->lq, Q + 3 * p->lq, T1 * T1);
     /* Even columns iw = 2m read phase b = pw % 2 at c = m + pw / 2, odd ones the other phase at m + (pw + 1) / 2;
      * with clo = pw / 2 those are Q offsets m and m + pw % 2 in row r - rlo. */
     int be = c->pw & 1, half = c->W / 2;
@@ -500,6 +488,17 @@ static void dwb_deinterleave(const float *restrict xr, int W, float *restrict ev
     if (W & 1) ev[n] = xr[W - 1];
 }
 
+/* Plane xp's stride-2 phases into B (their zeros in place). */
+static inline __attribute__((always_inline)) void dwb_phases(const ConvGeom *c, const DwbPlan *p, const float *xp,
+                                                              float *B)
+{
+    for (int ih = 0; ih < c->H; ih++) {
+        int u = ih + c->ph;
+        float *row = B + (u & 1) * 2 * p->ps + (long)(u >> 1) * p->wa;
+        dwb_deinterleave(xp + (long)ih * c->W, c->W, row + p->ev_at, row + p->od_at);
+    }
+}
+
 /* One channel's dw over the batch (K, S constants after inlining); A, B: the scratch copies (zeros in place). */
 static inline __attribute__((always_inline)) void dwb_dw_channel(const ConvGeom *c, const DwbPlan *p,
                                                                  const float *x, const float *dy, int ch, float *dwk,
@@ -512,18 +511,11 @@ static inline __attribute__((always_inline)) void dwb_dw_channel(const ConvGeom 
         long pl = (long)n * c->Cout + ch;
         const float *xp = x + pl * in_hw, *dyp = dy + pl * hw;
         if (S == 1) {
-            for (int ih = 0; ih < c->H; ih++)
-                dwb_copy(A + (long)ih * p->wa, xp + (long)ih * c->W, c->W);
-            for (int oh = 0; oh < c->Ho; oh++)
-                dwb_copy(B + p->ea + (long)oh * p->wa, dyp + (long)oh * c->Wo, c->Wo);
+            dwb_copy_rows(A, p->wa, xp, c->W, c->H);
+            dwb_copy_rows(B + p->ea, p->wa, dyp, c->Wo, c->Ho);
         } else {
-            for (int oh = 0; oh < c->Ho; oh++)
-                dwb_copy(A + (long)oh * p->wa, dyp + (long)oh * c->Wo, c->Wo);
-            for (int ih = 0; ih < c->H; ih++) {
-                int u = ih + c->ph;
-                float *row = B + (u & 1) * 2 * p->ps + (long)(u >> 1) * p->wa;
-                dwb_deinterleave(xp + (long)ih * c->W, c->W, row + p->ev_at, row + p->od_at);
-            }
+            dwb_copy_rows(A, p->wa, dyp, c->Wo, c->Ho);
+            dwb_phases(c, p, xp, B);
         }
         dwb_dw_dots(A, B, p->boff, p->la, acc, K * K);
     }
@@ -534,20 +526,43 @@ static inline __attribute__((always_inline)) void dwb_dw_channel(const ConvGeom 
     }
 }
 
+/* The fast paths' settings: a square 3x3 or 5x5 filter, the same stride 1 or 2 both ways, dilation 1. */
+static int dw_fast_shape(const ConvGeom *c)
+{
+    return c->kh == c->kw && (c->kh == 3 || c->kh == 5) && c->sh == c->sw && (c->sh == 1 || c->sh == 2) &&
+           c->dh == 1 && c->dw == 1;
+}
+
+/* Calls fn(args..., K, S) with K and S constants, for kind = (K == 5) * 2 + (S == 2) (a dw_fast_shape). */
+#define DW_DISPATCH(kind, fn, ...)                                                                                   \
+    switch (kind) {                                                                                                  \
+    case 0: fn(__VA_ARGS__, 3, 1); break;                                                                            \
+    case 1: fn(__VA_ARGS__, 3, 2); break;                                                                            \
+    case 2: fn(__VA_ARGS__, 5, 1); break;                                                                            \
+    default: fn(__VA_ARGS__, 5, 2); break;                                                                           \
+    }
+
+/* The fast paths' plan and per-thread scratch (the forward's size when fwd); NULL when the settings are not
+ * theirs, a layout assumption fails or the arena has no room. */
+static float *dwb_setup(Graph *g, const ConvGeom *c, DwbPlan *p, int fwd)
+{
+    if (!dw_fast_shape(c)) return NULL;
+    dwb_plan(c, p);
+    if (!p->ok) return NULL;
+    long per = fwd ? p->fwd_per_thread : p->per_thread;
+    return arena_alloc(graph_arena(g), (size_t)omp_get_max_threads() * per * sizeof(float));
+}
+
 /* The fast path; -1 (nothing done) when the settings are not its own or its scratch cannot be had. */
 static int depthwise_backward_fast(Graph *g, const ConvGeom *c, const float *x, const float *w, const float *dy,
                                    float *dx, float *dwt)
 {
-    int K = c->kh, S = c->sh;
-    if (c->kw != K || (K != 3 && K != 5) || c->sw != S || (S != 1 && S != 2) || c->dh != 1 || c->dw != 1) return -1;
     DwbPlan p;
-    dwb_plan(c, &p);
-    if (!p.ok) return -1;
-    float *scratch = arena_alloc(graph_arena(g), (size_t)omp_get_max_threads() * p.per_thread * sizeof *scratch);
+    float *scratch = dwb_setup(g, c, &p, 0);
     if (!scratch) return -1;
+    int K = c->kh, kind = (K == 5) * 2 + (c->sh == 2);
     long planes = (long)c->N * c->Cout, hw = (long)c->Ho * c->Wo, in_hw = (long)c->H * c->W;
     long work = planes * hw * K * K;
-    int kind = (K == 5) * 2 + (S == 2);
     if (dx) {
 #pragma omp parallel if (work > PAR_MIN_WORK)
         {
@@ -557,12 +572,7 @@ static int depthwise_backward_fast(Graph *g, const ConvGeom *c, const float *x, 
             for (long pl = 0; pl < planes; pl++) {
                 const float *dyp = dy + pl * hw, *wk = w + (pl % c->Cout) * K * K;
                 float *dxp = dx + pl * in_hw;
-                switch (kind) {
-                case 0: dwb_dx_plane(c, &p, dyp, wk, dxp, db, Q, 3, 1); break;
-                case 1: dwb_dx_plane(c, &p, dyp, wk, dxp, db, Q, 3, 2); break;
-                case 2: dwb_dx_plane(c, &p, dyp, wk, dxp, db, Q, 5, 1); break;
-                default: dwb_dx_plane(c, &p, dyp, wk, dxp, db, Q, 5, 2); break;
-                }
+                DW_DISPATCH(kind, dwb_dx_plane, c, &p, dyp, wk, dxp, db, Q)
             }
         }
     }
@@ -574,12 +584,7 @@ static int depthwise_backward_fast(Graph *g, const ConvGeom *c, const float *x, 
 #pragma omp for schedule(static)
             for (int ch = 0; ch < c->Cout; ch++) {
                 float *dwk = dwt + (long)ch * K * K;
-                switch (kind) {
-                case 0: dwb_dw_channel(c, &p, x, dy, ch, dwk, A, B, 3, 1); break;
-                case 1: dwb_dw_channel(c, &p, x, dy, ch, dwk, A, B, 3, 2); break;
-                case 2: dwb_dw_channel(c, &p, x, dy, ch, dwk, A, B, 5, 1); break;
-                default: dwb_dw_channel(c, &p, x, dy, ch, dwk, A, B, 5, 2); break;
-                }
+                DW_DISPATCH(kind, dwb_dw_channel, c, &p, x, dy, ch, dwk, A, B)
             }
         }
     }
@@ -590,6 +595,56 @@ static void depthwise_backward(Graph *g, const ConvGeom *c, const float *x, cons
                                float *dx, float *dwt)
 {
     if (depthwise_backward_fast(g, c, x, w, dy, dx, dwt)) depthwise_backward_generic(c, x, w, dy, dx, dwt);
+}
+
+/* ---- depthwise forward, fast path: the backward's settings and layouts ----
+ * Each plane is copied into the zero-padded flat layout (stride 1: rows of wa floats; stride 2: its four phases,
+ * laid out as dw's x), then every output is its K*K taps summed in a fixed order by dwb_taps, plus the bias: no
+ * bounds checks, and vectors that run across output rows (the flat plane's few padding columns ride along, their
+ * outputs dropped). Parallel over planes, so results do not depend on the thread count. */
+static inline __attribute__((always_inline)) void dwf_plane(const ConvGeom *c, const DwbPlan *p, const float *xp,
+                                                            const float *wk, float b, float *yp, float *F, float *Y,
+                                                            const int K, const int S)
+{
+    if (S == 1) dwb_copy_rows(F + p->fe, p->wa, xp, c->W, c->H);
+    else dwb_phases(c, p, xp, F);
+    dwb_taps(F, p->foff, wk, p->ly, Y, K * K);
+    for (int oh = 0; oh < c->Ho; oh++) {
+        float *restrict yr = yp + (long)oh * c->Wo;
+        const float *restrict yq = Y + (long)oh * p->wa;
+#pragma omp simd
+        for (int ow = 0; ow < c->Wo; ow++) yr[ow] = yq[ow] + b;
+    }
+}
+
+/* The fast path; -1 (nothing done) when the settings are not its own or its scratch cannot be had. */
+static int depthwise_forward_fast(Graph *g, const ConvGeom *c, const float *x, const float *w, const float *bias,
+                                  float *y)
+{
+    DwbPlan p;
+    float *scratch = dwb_setup(g, c, &p, 1);
+    if (!scratch) return -1;
+    int K = c->kh, kind = (K == 5) * 2 + (c->sh == 2);
+    long planes = (long)c->N * c->Cout, hw = (long)c->Ho * c->Wo, in_hw = (long)c->H * c->W;
+#pragma omp parallel if (planes * hw * K * K > PAR_MIN_WORK)
+    {
+        float *F = scratch + omp_get_thread_num() * p.fwd_per_thread, *Y = F + p.fb;
+        memset(F, 0, (size_t)p.fb * sizeof *F);
+#pragma omp for schedule(static)
+        for (long pl = 0; pl < planes; pl++) {
+            int ch = (int)(pl % c->Cout);
+            const float *xp = x + pl * in_hw, *wk = w + (long)ch * K * K;
+            float b = bias ? bias[ch] : 0.0f, *yp = y + pl * hw;
+            DW_DISPATCH(kind, dwf_plane, c, &p, xp, wk, b, yp, F, Y)
+        }
+    }
+    return 0;
+}
+
+/* y = the depthwise convolution of x (plus bias); the fast path's scratch from g's arena. */
+static void depthwise_forward(Graph *g, const ConvGeom *c, const float *x, const float *w, const float *bias, float *y)
+{
+    if (depthwise_forward_fast(g, c, x, w, bias, y)) depthwise_forward_generic(c, x, w, bias, y);
 }
 
 /* ---- GEMM paths: 1x1 (x is already the column matrix) and im2col ---- */
@@ -716,10 +771,7 @@ Tensor *op_conv2d(Graph *g, Tensor *x, Tensor *w, Tensor *bias, Conv2dOpts opts)
     Tensor *y = graph_tensor(g, 4, (int[]){c.N, c.Cout, c.Ho, c.Wo});
     if (!y) return NULL;
     if (c.kind == CONV_DEPTHWISE) {
-        float *zeros = graph_alloc(g, (size_t)c.W * sizeof *zeros);
-        if (!zeros) return NULL;
-        memset(zeros, 0, (size_t)c.W * sizeof *zeros);
-        depthwise_forward(&c, x->data, w->data, bias ? bias->data : NULL, y->data, zeros);
+        depthwise_forward(g, &c, x->data, w->data, bias ? bias->data : NULL, y->data);
     } else {
         long hw = (long)c.Ho * c.Wo, planes = (long)c.N * c.Cout;
 #pragma omp parallel for schedule(static) if (planes * hw > PAR_MIN_WORK)

@@ -8,9 +8,10 @@
  *
  * Three kernels, chosen automatically:
  *   - 1x1, stride 1, no padding: one GEMM per image and group, no im2col;
- *   - depthwise (groups == Cin == Cout): a direct loop, parallel over N*C; the backward of square 3x3
- *     and 5x5 kernels, stride 1 or 2, dilation 1 works on zero-padded copies of each plane (scratch in
- *     the graph arena, stride 2 split by row/column parity) with no bounds checks, other shapes tap by tap;
+ *   - depthwise (groups == Cin == Cout): parallel over N*C; forward and backward of square 3x3 and 5x5
+ *     kernels, stride 1 or 2, dilation 1 work on zero-padded copies of each plane (scratch in the graph
+ *     arena, stride 2 split by row/column parity) with no bounds checks, each output's taps summed in a
+ *     fixed order (results do not depend on the thread count); other shapes go tap by tap from x itself;
  *   - everything else: im2col (buffer in the graph arena) + GEMM per image and group.
  * Backward gives dx, dw and dbias for each of them. */
 #ifndef MVLA_OPS_CONV_H
