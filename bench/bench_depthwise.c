@@ -8,13 +8,12 @@
 #include "base/progress.h"
 #include "base/threads.h"
 #include "tensor/ops_conv.h"
+#include "bench_micro.h"
 
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-static int quick;
 
 typedef struct {
     int N, C, H, k, s, Ho;
@@ -105,19 +104,7 @@ static void peer_backward(void *p)
         }
 }
 
-/* Runs fn until ~0.4 s (0.1 s with --quick) have passed, after one warm-up; returns seconds per call. */
-static double time_call(void (*fn)(void *), void *ctx)
-{
-    fn(ctx);
-    double budget = quick ? 0.1 : 0.4, start = time_now(), now;
-    long calls = 0;
-    do {
-        fn(ctx);
-        calls++;
-        now = time_now();
-    } while (now - start < budget);
-    return (now - start) / calls;
-}
+static double time_call(void (*fn)(void *), void *ctx) { return time_call_for(fn, ctx, 0.4); }
 
 /* Largest difference relative to the tensor's largest magnitude. */
 static double rel_diff(const float *a, const float *b, long n)
@@ -132,16 +119,8 @@ static double rel_diff(const float *a, const float *b, long n)
 
 int main(int argc, char **argv)
 {
-    int threads = 0;
-    for (int i = 1; i < argc; i++) {
-        if (!strcmp(argv[i], "--threads") && i + 1 < argc) threads = atoi(argv[++i]);
-        else if (!strcmp(argv[i], "--quick")) quick = 1;
-        else {
-            fprintf(stderr, "usage: %s [--threads N] [--quick]\n", argv[0]);
-            return 2;
-        }
-    }
-    threads = mvla_set_threads(threads);
+    int threads;
+    if (bench_micro_args(argc, argv, &threads)) return 2;
     /* configs/student.json's depthwise layers (channels after width 0.75) on 64 frames. */
     static const struct { const char *what; int C, H, k, s; } layers[] = {
         {"block 0 dw 3x3/2", 16, 32, 3, 2}, {"block 1 dw 3x3/2", 56, 16, 3, 2}, {"block 2 dw 3x3/1", 64, 8, 3, 1},

@@ -9,26 +9,13 @@
 #include "tensor/ops_attention.h"
 #include "tensor/ops_conv.h"
 #include "tensor/ops_lstm.h"
+#include "bench_micro.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-static int quick;
-
-/* Runs fn until ~0.5 s (0.1 s with --quick) have passed, after one warm-up; returns seconds per call. */
-static double time_call(void (*fn)(void *), void *ctx)
-{
-    fn(ctx);
-    double budget = quick ? 0.1 : 0.5, start = time_now(), now;
-    long calls = 0;
-    do {
-        fn(ctx);
-        calls++;
-        now = time_now();
-    } while (now - start < budget);
-    return (now - start) / calls;
-}
+static double time_call(void (*fn)(void *), void *ctx) { return time_call_for(fn, ctx, 0.5); }
 
 typedef struct {
     int M, N, K;
@@ -217,16 +204,8 @@ static void bench_lstm(void)
 
 int main(int argc, char **argv)
 {
-    int threads = 0;
-    for (int i = 1; i < argc; i++) {
-        if (!strcmp(argv[i], "--threads") && i + 1 < argc) threads = atoi(argv[++i]);
-        else if (!strcmp(argv[i], "--quick")) quick = 1;
-        else {
-            fprintf(stderr, "usage: %s [--threads N] [--quick]\n", argv[0]);
-            return 2;
-        }
-    }
-    threads = mvla_set_threads(threads);
+    int threads;
+    if (bench_micro_args(argc, argv, &threads)) return 2;
     /* The peak is the best of three full-length runs, even with --quick, so shares stay honest. */
     int was_quick = quick;
     quick = 0;
