@@ -278,27 +278,6 @@ TEST(conv2d_depthwise_backward_matches_naive)
     }
 }
 
-/* dw sums the batch in a fixed order per channel and dx is per plane: bit-identical at any thread count. */
-TEST(conv2d_depthwise_backward_independent_of_threads)
-{
-    int prev = mvla_get_threads();
-    for (int i = 0; i < N_DW_CASES; i++) {
-        const DwCase *c = &DW_CASES[i];
-        Tensor *x1, *w1, *gy1, *x3, *w3, *gy3;
-        mvla_set_threads(1);
-        int rc1 = dw_case_run(c, 200 + i, &x1, &w1, &gy1);
-        mvla_set_threads(3);
-        int rc3 = dw_case_run(c, 200 + i, &x3, &w3, &gy3);
-        CHECK(rc1 == 0 && rc3 == 0);
-        if (rc1 == 0 && rc3 == 0) {
-            CHECK_MSG(!memcmp(x1->grad, x3->grad, (size_t)x1->numel * sizeof(float)), "case %d: dx differs", i);
-            CHECK_MSG(!memcmp(w1->grad, w3->grad, (size_t)w1->numel * sizeof(float)), "case %d: dw differs", i);
-        }
-        tensor_free(x1), tensor_free(w1), tensor_free(gy1), tensor_free(x3), tensor_free(w3), tensor_free(gy3);
-    }
-    mvla_set_threads(prev);
-}
-
 /* y of a depthwise convolution plus bias, summed plainly in double. */
 static void naive_depthwise_forward(const DwCase *c, int Ho, int Wo, const float *x, const float *w, const float *b,
                                     float *y)
@@ -360,22 +339,31 @@ TEST(conv2d_depthwise_forward_matches_naive)
     }
 }
 
-/* Each output sums its taps in a fixed order, whatever plane a thread takes: bit-identical at any thread count. */
-TEST(conv2d_depthwise_forward_independent_of_threads)
+/* Bit-identical at any thread count: each output sums its taps in a fixed order whatever plane a thread
+ * takes, dx is per plane, and dw sums the batch in a fixed order per channel. */
+TEST(conv2d_depthwise_independent_of_threads)
 {
     int prev = mvla_get_threads();
     for (int i = 0; i < N_DW_CASES; i++) {
         const DwCase *c = &DW_CASES[i];
-        Tensor *x1, *w1, *b1, *x3, *w3, *b3;
-        mvla_set_threads(1);
-        Tensor *y1 = dw_forward_run(c, 400 + i, &x1, &w1, &b1);
-        mvla_set_threads(3);
-        Tensor *y3 = dw_forward_run(c, 400 + i, &x3, &w3, &b3);
-        CHECK(y1 && y3);
-        if (y1 && y3)
-            CHECK_MSG(!memcmp(y1->data, y3->data, (size_t)y1->numel * sizeof(float)), "case %d: y differs", i);
-        tensor_free(x1), tensor_free(w1), tensor_free(b1), tensor_free(y1);
-        tensor_free(x3), tensor_free(w3), tensor_free(b3), tensor_free(y3);
+        Tensor *x[2], *w[2], *b[2], *y[2], *gx[2], *gw[2], *gy[2];
+        int back_ok = 1;
+        for (int k = 0; k < 2; k++) {
+            mvla_set_threads(k ? 3 : 1);
+            y[k] = dw_forward_run(c, 400 + i, &x[k], &w[k], &b[k]);
+            back_ok &= dw_case_run(c, 200 + i, &gx[k], &gw[k], &gy[k]) == 0;
+        }
+        CHECK(y[0] && y[1] && back_ok);
+        if (y[0] && y[1])
+            CHECK_MSG(!memcmp(y[0]->data, y[1]->data, (size_t)y[0]->numel * sizeof(float)), "case %d: y differs", i);
+        if (back_ok) {
+            CHECK_MSG(!memcmp(gx[0]->grad, gx[1]->grad, (size_t)gx[0]->numel * sizeof(float)), "case %d: dx differs", i);
+            CHECK_MSG(!memcmp(gw[0]->grad, gw[1]->grad, (size_t)gw[0]->numel * sizeof(float)), "case %d: dw differs", i);
+        }
+        for (int k = 0; k < 2; k++) {
+            tensor_free(x[k]), tensor_free(w[k]), tensor_free(b[k]), tensor_free(y[k]);
+            tensor_free(gx[k]), tensor_free(gw[k]), tensor_free(gy[k]);
+        }
     }
     mvla_set_threads(prev);
 }
