@@ -84,6 +84,24 @@ seeds_done=$(ls "$runs" | sed -n 's/.*-s\([0-9]*\)$/\1/p' | sort -un | tr '\n' '
   echo "noisy); instruction follow: the predicted slide follows the instruction when left/right are swapped;"
   echo "closed loop: \`mvla sim eval --target cup --rollouts $rollouts\` over the 24 scenario x side x distance cells."
   echo
+  echo "Per variant, over the seeds (closed-loop success per seed, then the means):"
+  echo
+  echo "| variant | closed loop per seed | closed loop | adherence | instruction follow | key match |"
+  echo "|---|---|---:|---:|---:|---:|"
+  # leaderboard columns (split on |): 3 model, 5 key match, 13 instruction follow, 14 closed loop, 15 adherence
+  sed -n '/^| rank/,$p' "$runs/leaderboard.md" | awk -F'|' 'NR > 2 {
+      v = $3; gsub(/^ +| +$/, "", v); seed = v; sub(/-s[0-9]+$/, "", v); sub(/.*-s/, "s", seed)
+      if (!(v in n)) order[++nv] = v
+      c = $14; gsub(/ /, "", c)
+      n[v]++; per[v] = per[v] (per[v] == "" ? "" : ", ") seed " " c
+      cl[v] += $14; ad[v] += $15; fo[v] += $13; km[v] += $5
+    } END {
+      for (i = 1; i <= nv; i++) { v = order[i]
+        printf "| %s | %s | %.1f%% | %.1f%% | %.1f%% | %.1f%% |\n", v, per[v], cl[v] / n[v], ad[v] / n[v], fo[v] / n[v], km[v] / n[v] }
+    }' | sort -t'|' -k4,4 -rn
+  echo
+  echo "Every run:"
+  echo
   sed -n '/^| rank/,$p' "$runs/leaderboard.md"
 } > "$doc"
 echo "wrote $doc"
