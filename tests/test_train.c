@@ -717,6 +717,21 @@ TEST(train_select_by_closed_loop_success)
     REQUIRE(j);
     CHECK(json_number_value(json_object_get(j, "best_sim_success")) == r.best_sim_success);
     json_decref(j);
+
+    /* interrupted at the end of epoch 1 and resumed: the same selection as the uninterrupted run */
+    snprintf(out, sizeof out, "%s/run2", test_tmpdir());
+    o.out_dir = out;
+    o.max_steps = r.steps / 3;
+    TrainResult r2;
+    REQUIRE(train_run(&o, &r2) == 0);
+    CHECK(r2.status == TRAIN_INTERRUPTED);
+    o.max_steps = 0;
+    o.resume = 1;
+    o.config_path = NULL;
+    REQUIRE(train_run(&o, &r2) == 0);
+    CHECK_MSG(r2.status == TRAIN_COMPLETE && r2.best_epoch == r.best_epoch && r2.best_sim_success == r.best_sim_success,
+              "resumed: best epoch %d (%g), uninterrupted: %d (%g)", r2.best_epoch, r2.best_sim_success, r.best_epoch,
+              r.best_sim_success);
 }
 
 /* Window batching (the former default) still trains and resumes exactly: an interrupted run resumed
