@@ -641,8 +641,11 @@ static int end_epoch(Run *r, double epoch_t0, long epoch_samples, int *stop)
     double v1 = time_now(), sim = NAN;
     int improved;
     if (t->select == TRAIN_SELECT_SIM) {
-        if ((rc = save_checkpoint(r, r->candidate, 0)) || (rc = train_sim_success(r->candidate, t, &sim))) return rc;
-        remove(r->candidate);
+        if (!(rc = save_checkpoint(r, r->candidate, 0))) {
+            rc = train_sim_success(r->candidate, t, &sim);
+            remove(r->candidate); /* best.safetensors is written below with this epoch's state if it wins */
+        }
+        if (rc) return rc;
         improved = !(sim <= r->best_sim) || (sim == r->best_sim && vn && vmae < r->best_mae); /* NaN: the first */
     } else {
         improved = vn == 0 || vmae < r->best_mae - t->min_delta;
