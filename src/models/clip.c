@@ -295,8 +295,8 @@ static Tensor *run_layers(Graph *g, const ClipTower *t, Tensor *x, Tensor **hidd
     return x;
 }
 
-static int finish(Graph *g, const ClipTower *t, Tensor *last, Tensor *pooled_in, Tensor **hidden, ClipOutput *out,
-                  const char *what)
+int clip_tower_finish(Graph *g, const ClipTower *t, Tensor *last, Tensor *pooled_in, Tensor **hidden, ClipOutput *out,
+                      const char *what)
 {
     Tensor *pooled = pooled_in;
     Tensor *embeds = pooled && t->projection ? op_linear(g, pooled, t->projection, NULL) : NULL;
@@ -365,7 +365,7 @@ int clip_vision_forward(Graph *g, const ClipModel *m, Tensor *pixel_values, int 
     Tensor *last = run_layers(g, t, x, hidden);
     Tensor *first = op_reshape(g, op_slice(g, last, 1, 0, 1), 2, (int[]){B, D});      /* class token */
     Tensor *pooled = op_layernorm(g, first, t->final_ln_w, t->final_ln_b, (float)t->cfg.layer_norm_eps);
-    return finish(g, t, last, pooled, hidden, out, "vision");
+    return clip_tower_finish(g, t, last, pooled, hidden, out, "vision");
 }
 
 int clip_text_eot_position(const ClipTowerConfig *text, const int *ids, int len)
@@ -401,7 +401,7 @@ int clip_text_forward(Graph *g, const ClipModel *m, const int *ids, int n, int l
     x = run_layers(g, t, x, hidden);
     Tensor *last = op_layernorm(g, x, t->final_ln_w, t->final_ln_b, (float)t->cfg.layer_norm_eps);
     Tensor *pooled = op_select_per_batch(g, last, eot);
-    return finish(g, t, last, pooled, hidden, out, "text");
+    return clip_tower_finish(g, t, last, pooled, hidden, out, "text");
 }
 
 int clip_logits(const ClipModel *m, const Tensor *image_embeds, const Tensor *text_embeds, float *logits)

@@ -80,6 +80,11 @@ int clip_save(const ClipModel *m, const char *dir);
 /* pixel_values [B, C, R, R] -> out. want_hidden: also fill out->hidden_states. */
 /* 0 when px is [B >= 1, channels, image_size, image_size] for tower t, else an error naming who. */
 int clip_check_pixels(const ClipTower *t, const Tensor *px, const char *who);
+/* Fills *out from a tower's last hidden state, pooled output and hidden states (NULL: not kept): projects
+ * the pooled output when the tower has a projection. A NULL input (a failed op) becomes an error
+ * "clip WHAT: <the op's message>". */
+int clip_tower_finish(Graph *g, const ClipTower *t, Tensor *last, Tensor *pooled, Tensor **hidden, ClipOutput *out,
+                      const char *what);
 int clip_vision_forward(Graph *g, const ClipModel *m, Tensor *pixel_values, int want_hidden, ClipOutput *out);
 /* ids: n rows of len token ids (row-major) -> out. */
 int clip_text_forward(Graph *g, const ClipModel *m, const int *ids, int n, int len, int want_hidden, ClipOutput *out);

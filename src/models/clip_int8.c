@@ -324,21 +324,10 @@ int clip_vision_int8_forward(Graph *g, const ClipVisionInt8 *q, Tensor *pixel_va
         x = block_forward(g, q, i, x);
         if (hidden) hidden[i + 1] = x;
     }
-    Tensor *pooled = NULL, *embeds = NULL;
+    Tensor *pooled = NULL;
     if (x) {
         Tensor *first = op_reshape(g, op_slice(g, x, 1, 0, 1), 2, (int[]){B, D});
         pooled = op_layernorm(g, first, t->final_ln_w, t->final_ln_b, (float)t->cfg.layer_norm_eps);
-        embeds = pooled && t->projection ? op_linear(g, pooled, t->projection, NULL) : NULL;
     }
-    if (!x || !pooled || (t->projection && !embeds)) {
-        char msg[768];
-        snprintf(msg, sizeof msg, "%s", mvla_error_message());
-        return mvla_fail(MVLA_ERR_ARG, "clip int8 vision: %s", msg);
-    }
-    out->last_hidden_state = x;
-    out->pooled = pooled;
-    out->embeds = embeds;
-    out->hidden_states = hidden;
-    out->n_hidden_states = hidden ? t->cfg.num_hidden_layers + 1 : 0;
-    return MVLA_OK;
+    return clip_tower_finish(g, t, x, pooled, hidden, out, "int8 vision");
 }
