@@ -104,6 +104,14 @@ typedef struct {
     Graph *g;
 } TinyInt8;
 
+static void tiny_int8_close(TinyInt8 *t)
+{
+    graph_free(t->g);
+    clip_vision_int8_free(t->q);
+    clip_free(t->m);
+    tensor_free(t->px);
+}
+
 static int tiny_int8_open(TinyInt8 *t)
 {
     memset(t, 0, sizeof *t);
@@ -118,13 +126,9 @@ TEST(clip_int8_tiny_golden_close_to_fp32)
 {
     TinyInt8 t;
     REQUIRE(tiny_int8_open(&t) == 0);
-    ClipModel *m = t.m;
-    Tensor *px = t.px;
-    ClipVisionInt8 *q = t.q;
-    Graph *g = t.g;
     ClipOutput f, o;
-    REQUIRE(clip_vision_forward(g, m, px, 1, &f) == 0);
-    REQUIRE(clip_vision_int8_forward(g, q, px, 1, &o) == 0);
+    REQUIRE(clip_vision_forward(t.g, t.m, t.px, 1, &f) == 0);
+    REQUIRE(clip_vision_int8_forward(t.g, t.q, t.px, 1, &o) == 0);
     REQUIRE(o.n_hidden_states == f.n_hidden_states && o.hidden_states);
     char name[64];
     for (int i = 0; i < f.n_hidden_states; i++) {
@@ -134,15 +138,12 @@ TEST(clip_int8_tiny_golden_close_to_fp32)
     check_close("last_hidden_state", f.last_hidden_state, o.last_hidden_state, 0.999, 0.06);
     check_close("pooled", f.pooled, o.pooled, 0.999, 0.06);
     check_close("image_embeds", f.embeds, o.embeds, 0.999, 0.06);
-    CHECK(graph_tape_len(g) == 0);
+    CHECK(graph_tape_len(t.g) == 0);
     /* without hidden states */
-    graph_reset(g);
-    REQUIRE(clip_vision_int8_forward(g, q, px, 0, &o) == 0);
+    graph_reset(t.g);
+    REQUIRE(clip_vision_int8_forward(t.g, t.q, t.px, 0, &o) == 0);
     CHECK(o.hidden_states == NULL && o.n_hidden_states == 0 && o.embeds);
-    graph_free(g);
-    clip_vision_int8_free(q);
-    clip_free(m);
-    tensor_free(px);
+    tiny_int8_close(&t);
 }
 
 /* Widths 40 (not a multiple of 16) and 72, 42 px with 8 px patches (2 unused border pixels), batch 9:
@@ -210,40 +211,34 @@ TEST(clip_int8_steady_state_and_bad_inputs)
 {
     TinyInt8 t;
     REQUIRE(tiny_int8_open(&t) == 0);
-    ClipModel *m = t.m;
-    Tensor *px = t.px;
-    ClipVisionInt8 *q = t.q;
-    Graph *g = t.g;
     size_t cap = 0;
     ClipOutput o;
     for (int it = 0; it < 3; it++) {
-        graph_reset(g);
-        REQUIRE(clip_vision_int8_forward(g, q, px, 0, &o) == 0);
-        if (it == 1) cap = arena_capacity(graph_arena(g));
-        if (it == 2) CHECK_MSG(arena_capacity(graph_arena(g)) == cap, "arena grew from %zu to %zu bytes", cap,
-                               arena_capacity(graph_arena(g)));
+        graph_reset(t.g);
+        REQUIRE(clip_vision_int8_forward(t.g, t.q, t.px, 0, &o) == 0);
+        if (it == 1) cap = arena_capacity(graph_arena(t.g));
+        if (it == 2) CHECK_MSG(arena_capacity(graph_arena(t.g)) == cap, "arena grew from %zu to %zu bytes", cap,
+                               arena_capacity(graph_arena(t.g)));
     }
     /* wrong pixel shape */
     Tensor *wrong = tensor_new_shape(4, 1, 3, 32, 32);
-    CHECK(clip_vision_int8_forward(g, q, wrong, 0, &o) != 0);
+    CHECK(clip_vision_int8_forward(t.g, t.q, wrong, 0, &o) != 0);
     CHECK_MSG(strstr(mvla_error_message(), "[B, 3, 64, 64]"), "%s", mvla_error_message());
-    CHECK(clip_vision_int8_forward(g, q, NULL, 0, &o) != 0);
+    CHECK(clip_vision_int8_forward(t.g, t.q, NULL, 0, &o) != 0);
     /* inference only */
-    graph_set_grad(g, 1);
-    CHECK(clip_vision_int8_forward(g, q, px, 0, &o) != 0);
+    graph_set_grad(t.g, 1);
+    CHECK(clip_vision_int8_forward(t.g, t.q, t.px, 0, &o) != 0);
     CHECK_MSG(strstr(mvla_error_message(), "graph_set_grad"), "%s", mvla_error_message());
     /* a kernel index that does not exist */
-    CHECK(clip_vision_int8_set_kernel(q, I8_NKERNELS) != 0);
+    CHECK(clip_vision_int8_set_kernel(t.q, I8_NKERNELS) != 0);
     tensor_free(wrong);
-    graph_free(g);
-    clip_vision_int8_free(q);
-    tensor_free(px);
-    clip_free(m);
+    tiny_int8_close(&t);
 
     /* a model without the vision tower */
     ClipConfig c = odd_config();
     ClipModel *text = NULL;
     REQUIRE(clip_create_random(&text, &c, CLIP_TOWER_TEXT, 1) == 0);
+    ClipVisionInt8 *q = NULL;
     CHECK(clip_vision_int8_new(&q, text) != 0 && q == NULL);
     CHECK_MSG(strstr(mvla_error_message(), "vision tower"), "%s", mvla_error_message());
     clip_free(text);
