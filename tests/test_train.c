@@ -22,6 +22,7 @@
 #include "train_testutil.h"
 
 #include <jansson.h>
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -689,15 +690,21 @@ TEST(train_select_by_closed_loop_success)
     FILE *f = fopen(path, "r");
     REQUIRE(f);
     char line[4096];
-    int epochs = 0, best_epoch = 0;
-    double best = -1, best_mae = 0;
+    int epochs = 0, best_epoch = 0, bad = 0;
+    double best = -1, best_mae = 0, lowest_mae = INFINITY;
     while (fgets(line, sizeof line, f)) {
         json_t *j = json_loads(line, 0, NULL);
         if (j && !strcmp(json_string_value(json_object_get(j, "type")), "epoch")) {
             double s = json_number_value(json_object_get(j, "sim_success")), mae = json_number_value(json_object_get(j, "val_mae"));
             CHECK(json_is_number(json_object_get(j, "sim_success")) && s >= 0 && s <= 1);
             epochs++;
-            if (s > best || (s == best && mae < best_mae)) best = s, best_mae = mae, best_epoch = epochs;
+            int better = s > best || (s == best && mae < best_mae);
+            if (better) best = s, best_mae = mae, best_epoch = epochs;
+            /* patience waits while either the success or the val MAE improves */
+            bad = better || mae < lowest_mae ? 0 : bad + 1;
+            lowest_mae = fmin(lowest_mae, mae);
+            CHECK_MSG(json_integer_value(json_object_get(j, "bad_epochs")) == bad, "epoch %d: bad_epochs %d, expected %d",
+                      epochs, (int)json_integer_value(json_object_get(j, "bad_epochs")), bad);
         }
         json_decref(j);
     }

@@ -13,6 +13,20 @@
  * slide too few) still clears them. Without it a single late key collided at close range. */
 #define SAFETY_KEYS 1.0f
 
+/* A variant driver's habits, drawn once per rollout (all zero, glance_step -1, for core). Each is a
+ * consistent habit, not a coin flip per step: within an episode the keys follow from the pose and
+ * the habits, so a policy with history can tell them from the motion so far. */
+typedef struct {
+    float lane_extra; /* extra distance beside the obstacles (m) */
+    int early_keys;   /* slides out this many key steps before it is needed */
+    int diag_out;     /* heads for the lane diagonally while there is room ahead */
+    int diag_back;    /* returns diagonally while forward is still needed */
+    int late_back;    /* goes on forward past the obstacles before sliding back */
+    int glance_step, glance_dir;
+} Habits;
+
+static const Habits CANONICAL = {.glance_step = -1};
+
 typedef struct {
     const SimEnv *env;
     SimExpertOptions opt;
@@ -20,13 +34,13 @@ typedef struct {
     SimSide side;
     char last;
     int passed, in_lane, step_no;
-    /* variant choices, drawn per rollout (all zero for core) */
-    float lane_extra; /* extra distance beside the obstacles (m) */
-    float p_early;    /* chance per step of sliding out before it is needed */
-    float p_diag;     /* chance of a diagonal key where one helps */
-    float p_late;     /* chance per step of going on forward before sliding back */
-    int glance_step, glance_dir;
+    Habits h;
 } Expert;
+
+static int has_habit(const Habits *h)
+{
+    return h->lane_extra > 0 || h->early_keys || h->diag_out || h->diag_back || h->late_back || h->glance_step >= 0;
+}
 
 static int expert_reset(void *ctx, const char *instruction)
 {
@@ -43,17 +57,20 @@ static int expert_reset(void *ctx, const char *instruction)
     x->side = (SimSide)side;
     x->last = 0;
     x->passed = x->in_lane = x->step_no = 0;
-    x->lane_extra = x->p_early = x->p_diag = x->p_late = 0;
-    x->glance_step = -1, x->glance_dir = 0;
+    x->h = CANONICAL;
     if (x->opt.style == SIM_EXPERT_VARIANT) {
         float k = sim_robot_key_distance(&env->cfg.robot);
-        if (rng_uniform(&x->rng) < 0.35f) x->lane_extra = k * (0.6f + 0.4f * rng_uniform(&x->rng));
-        x->p_early = 0.5f * rng_uniform(&x->rng);
-        x->p_diag = 0.6f * rng_uniform(&x->rng);
-        x->p_late = 0.5f * rng_uniform(&x->rng);
-        if (rng_uniform(&x->rng) < 0.3f) {
-            x->glance_step = 1 + (int)rng_below(&x->rng, 6);
-            x->glance_dir = rng_uniform(&x->rng) < 0.5f ? 1 : -1;
+        Habits *h = &x->h;
+        while (!has_habit(h)) {
+            if (rng_uniform(&x->rng) < 0.35f) h->lane_extra = k * (0.6f + 0.4f * rng_uniform(&x->rng));
+            if (rng_uniform(&x->rng) < 0.35f) h->early_keys = 1 + (int)rng_below(&x->rng, 2);
+            h->diag_out = rng_uniform(&x->rng) < 0.35f;
+            h->diag_back = rng_uniform(&x->rng) < 0.35f;
+            h->late_back = rng_uniform(&x->rng) < 0.3f;
+            if (rng_uniform(&x->rng) < 0.25f) {
+                h->glance_step = 1 + (int)rng_below(&x->rng, 6);
+                h->glance_dir = rng_uniform(&x->rng) < 0.5f ? 1 : -1;
+            }
         }
     }
     return 0;
@@ -72,8 +89,7 @@ static int key_is_safe(const SimEnv *env, char key)
     return mv.hit == SIM_HIT_NONE;
 }
 
-/* The key of the canonical route from the current pose; *want_lateral etc. describe the situation
- * so the variant can choose among alternatives. */
+/* The key from the current pose: the canonical route, bent by the variant's style. */
 static char choose_key(Expert *x)
 {
     const SimEnv *env = x->env;
@@ -83,29 +99,26 @@ static char choose_key(Expert *x)
     float infl = SIM_ROBOT_RADIUS + SIM_CLEARANCE;
     float bx0 = s->obst_x0 - infl, bx1 = s->obst_x1 + infl;
     float sg = x->side == SIM_SIDE_LEFT ? 1.0f : -1.0f;
-    float lane = (sg > 0 ? s->obst_y1 + infl : -(s->obst_y0 - infl)) + x->lane_extra + SAFETY_KEYS * k; /* outward */
-    int variant = x->opt.style == SIM_EXPERT_VARIANT;
-    float r = rng_uniform(&x->rng); /* drawn every step, so core and variant streams stay aligned */
+    float lane = (sg > 0 ? s->obst_y1 + infl : -(s->obst_y0 - infl)) + x->h.lane_extra + SAFETY_KEYS * k; /* outward */
 
     if (fabsf(p->yaw) > 0.6f * k) return p->yaw > 0 ? 't' : 'r'; /* face the target again */
-    if (x->step_no == x->glance_step) return x->glance_dir > 0 ? 'r' : 't';
+    if (x->step_no == x->h.glance_step) return x->h.glance_dir > 0 ? 'r' : 't';
     if (!x->passed && p->x > bx1) x->passed = 1;
     if (!x->passed) {
         /* Once in the lane, stay in it while drift keeps the clearance (the safety check has the rest). */
         if (sg * p->y >= lane - 0.03f) x->in_lane = 1;
         if (x->in_lane && sg * p->y >= lane - 0.07f) return 'w';
         char lat = sg > 0 ? 'a' : 'd', diag = sg > 0 ? 'q' : 'e';
-        int room_ahead = p->x + (1.1f + SAFETY_KEYS) * k <= bx0; /* a forward key keeps the margin */
+        int room_ahead = p->x + (1.1f + SAFETY_KEYS + (float)x->h.early_keys) * k <= bx0; /* a forward key keeps the margin */
         if (!room_ahead) return lat;
-        if (!variant) return 'w';
-        return r < x->p_early ? lat : r < x->p_early + x->p_diag ? diag : 'w';
+        return x->h.diag_out ? diag : 'w';
     }
     float dx = s->goal_x - p->x, dy = s->goal_y - p->y;
     int need_lat = fabsf(dy) > half, need_fwd = dx > half;
     if (need_lat) {
         char lat = dy > 0 ? 'a' : 'd', diag = dy > 0 ? 'q' : 'e';
-        if (variant && need_fwd && r < x->p_diag) return diag;
-        if (variant && need_fwd && dx > 1.5f * k && r < x->p_diag + x->p_late) return 'w';
+        if (x->h.late_back && dx > 1.5f * k) return 'w';
+        if (x->h.diag_back && need_fwd) return diag;
         return lat;
     }
     if (need_fwd) return 'w';
@@ -119,14 +132,14 @@ static int expert_step(void *ctx, const uint8_t *frame, int width, int height, i
     Expert *x = ctx;
     char key = choose_key(x);
     if (key != ' ' && !key_is_safe(x->env, key)) {
-        /* A variant's choice that would come too close: fall back on the canonical key, then on any
-         * key that is safe (noise can leave the robot where the plan does not fit exactly). */
-        SimExpertStyle style = x->opt.style;
-        x->opt.style = SIM_EXPERT_CORE;
-        int glance = x->glance_step;
-        x->glance_step = -1;
+        /* A variant's choice that would come too close: fall back on the canonical key (in the
+         * variant's lane), then on any key that is safe (noise can leave the robot where the plan
+         * does not fit exactly). */
+        Habits habits = x->h;
+        x->h = CANONICAL;
+        x->h.lane_extra = habits.lane_extra;
         key = choose_key(x);
-        x->opt.style = style, x->glance_step = glance;
+        x->h = habits;
         const char *order = x->side == SIM_SIDE_LEFT ? "wadqe" : "wdaeq";
         for (int i = 0; key != ' ' && !key_is_safe(x->env, key) && order[i]; i++) key = order[i];
         if (key != ' ' && !key_is_safe(x->env, key)) key = ' ';

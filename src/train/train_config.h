@@ -29,7 +29,8 @@
  *   beta1, beta2, eps [0.9, 0.999, 1e-8] AdamW
  *   encoder_lr_scale  [1.0] learning-rate multiplier of the image encoder's parameters (group "encoder.")
  *   clip              [0.5] gradient-norm clip; 0: measure only
- *   patience          [15] early stopping: epochs without a lower validation MAE; 0: off
+ *   patience          [15] early stopping: epochs without a lower validation MAE (with select "sim": without
+ *                     a higher closed-loop success or a lower validation MAE); 0: off
  *   min_delta         [0.0] an improvement must lower the validation MAE by more than this
  *   select            ["val_mae"] what makes a checkpoint the best (and what patience waits for):
  *                     "val_mae", the lowest validation MAE; or "sim", the highest closed-loop success in the

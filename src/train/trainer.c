@@ -161,6 +161,7 @@ typedef struct {
     Rng rng;               /* dropout */
     double best_mae, loss_sum;
     double best_sim; /* train.select "sim": the best checkpoint's closed-loop success (NaN before one) */
+    double low_mae;  /* train.select "sim": the lowest val MAE of any epoch (patience waits for it too) */
     long loss_n;
     int best_epoch, bad_epochs;
     long metrics_bytes;
@@ -221,6 +222,7 @@ static json_t *state_json(const Run *r)
     json_object_set_new(s, "best_val_mae", isfinite(r->best_mae) ? json_real(r->best_mae) : json_null());
     json_object_set_new(s, "best_epoch", json_integer(r->best_epoch));
     json_object_set_new(s, "best_sim_success", json_real_or_null(r->best_sim));
+    json_object_set_new(s, "lowest_val_mae", isfinite(r->low_mae) ? json_real(r->low_mae) : json_null());
     json_object_set_new(s, "bad_epochs", json_integer(r->bad_epochs));
     json_object_set_new(s, "loss_sum", json_real(r->loss_sum));
     json_object_set_new(s, "loss_n", json_integer(r->loss_n));
@@ -250,6 +252,8 @@ static int state_from_json(Run *r, json_t *s, const char *path)
     r->best_epoch = (int)json_integer_value(be);
     json_t *bs = json_object_get(s, "best_sim_success"); /* absent in runs selected by val MAE before it existed */
     r->best_sim = json_is_number(bs) ? json_number_value(bs) : NAN;
+    json_t *lm = json_object_get(s, "lowest_val_mae"); /* absent before it existed: the best's is a bound */
+    r->low_mae = json_is_number(lm) ? json_number_value(lm) : r->best_mae;
     r->bad_epochs = (int)json_integer_value(bad);
     r->loss_sum = json_number_value(ls);
     r->loss_n = (long)json_integer_value(ln);
@@ -639,7 +643,7 @@ static int end_epoch(Run *r, double epoch_t0, long epoch_samples, int *stop)
     int rc = validate(r, &vloss, &vmae, vaxis, &vn);
     if (rc) return rc;
     double v1 = time_now(), sim = NAN;
-    int improved;
+    int improved, progress;
     if (t->select == TRAIN_SELECT_SIM) {
         if (!(rc = save_checkpoint(r, r->candidate, 0))) {
             rc = train_sim_success(r->candidate, t, &sim);
@@ -647,17 +651,19 @@ static int end_epoch(Run *r, double epoch_t0, long epoch_samples, int *stop)
         }
         if (rc) return rc;
         improved = !(sim <= r->best_sim) || (sim == r->best_sim && vn && vmae < r->best_mae); /* NaN: the first */
+        /* Success on 48 rollouts is noisy: an early lucky epoch would stop the run half way down its
+         * schedule. Patience waits while either the closed loop or the validation MAE improves. */
+        progress = improved || (vn && vmae < r->low_mae - t->min_delta);
+        if (vn && vmae < r->low_mae) r->low_mae = vmae;
     } else {
-        improved = vn == 0 || vmae < r->best_mae - t->min_delta;
+        improved = progress = vn == 0 || vmae < r->best_mae - t->min_delta;
     }
     if (improved) {
         r->best_mae = vn ? vmae : NAN;
         r->best_sim = sim;
         r->best_epoch = r->epoch;
-        r->bad_epochs = 0;
-    } else {
-        r->bad_epochs++;
     }
+    r->bad_epochs = progress ? 0 : r->bad_epochs + 1;
     double train_loss = r->loss_n ? r->loss_sum / r->loss_n : NAN;
     if (r->epoch == 0) r->first_train_loss = train_loss;
     r->last_train_loss = train_loss;
@@ -832,6 +838,7 @@ int train_one_run(const TrainOptions *o, const char *out_dir, int fold, const ch
     r.fold = fold;
     r.best_mae = INFINITY;
     r.best_sim = NAN;
+    r.low_mae = INFINITY;
     r.best_epoch = -1;
     r.first_train_loss = r.last_train_loss = NAN;
     char ckdir[PATH_LEN], cfg_path[PATH_LEN];
