@@ -8,10 +8,12 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* Key steps of room the expert keeps ahead of and beside the obstacles beyond SIM_CLEARANCE, as a
- * careful teleoperator does: a learned policy that is one key late (one forward press too many, one
- * slide too few) still clears them. Without it a single late key collided at close range. */
-#define SAFETY_KEYS 1.0f
+/* Key steps of room the expert keeps beyond SIM_CLEARANCE, as a careful teleoperator does, so that a
+ * learned policy a key or two off still clears the obstacles: ahead of them before sliding out, beside
+ * them in the lane, and past them before sliding back in. Without it a single late key collided. */
+#define AHEAD_KEYS 2.0f
+#define LANE_KEYS 1.0f
+#define PAST_KEYS 1.0f
 
 /* A variant driver's habits, drawn once per rollout (all zero, glance_step -1, for core). Each is a
  * consistent habit, not a coin flip per step: within an episode the keys follow from the pose and
@@ -99,17 +101,19 @@ static char choose_key(Expert *x)
     float infl = SIM_ROBOT_RADIUS + SIM_CLEARANCE;
     float bx0 = s->obst_x0 - infl, bx1 = s->obst_x1 + infl;
     float sg = x->side == SIM_SIDE_LEFT ? 1.0f : -1.0f;
-    float lane = (sg > 0 ? s->obst_y1 + infl : -(s->obst_y0 - infl)) + x->h.lane_extra + SAFETY_KEYS * k; /* outward */
+    float lane = (sg > 0 ? s->obst_y1 + infl : -(s->obst_y0 - infl)) + x->h.lane_extra + LANE_KEYS * k; /* outward */
 
     if (fabsf(p->yaw) > 0.6f * k) return p->yaw > 0 ? 't' : 'r'; /* face the target again */
     if (x->step_no == x->h.glance_step) return x->h.glance_dir > 0 ? 'r' : 't';
-    if (!x->passed && p->x > bx1) x->passed = 1;
+    /* past the obstacles with margin, but never beyond the goal's depth (that would need S to return) */
+    float past_x = fmaxf(bx1, fminf(bx1 + PAST_KEYS * k, s->goal_x - k));
+    if (!x->passed && p->x > past_x) x->passed = 1;
     if (!x->passed) {
         /* Once in the lane, stay in it while drift keeps the clearance (the safety check has the rest). */
         if (sg * p->y >= lane - 0.03f) x->in_lane = 1;
         if (x->in_lane && sg * p->y >= lane - 0.07f) return 'w';
         char lat = sg > 0 ? 'a' : 'd', diag = sg > 0 ? 'q' : 'e';
-        int room_ahead = p->x + (1.1f + SAFETY_KEYS + (float)x->h.early_keys) * k <= bx0; /* a forward key keeps the margin */
+        int room_ahead = p->x + (1.1f + AHEAD_KEYS + (float)x->h.early_keys) * k <= bx0; /* a forward key keeps the margin */
         if (!room_ahead) return lat;
         return x->h.diag_out ? diag : 'w';
     }

@@ -5,11 +5,12 @@
  *
  *   core     the canonical route: forward while there is room, slide out to the lane beside the
  *            obstacles, forward past them, slide back in line with the target, forward, stop
- *            (a medium 1box_hori_left: W W A A A A W W W W W W D D D D W, space; drift may add a
- *            correcting key). It keeps one key step of room ahead of and beside the obstacles
- *            beyond the clearance, so a policy that is one key late still clears them
- *   variant  varied but valid routes: diagonal keys, sliding out early, a wider lane, returning
- *            late or diagonally, a glance to one side and back; drawn per rollout
+ *            (a medium 1box_hori_left: W A A A A W W W W W W W W W D D D D, space; drift may add a
+ *            correcting key). It keeps room beyond the clearance (two key steps ahead of the
+ *            obstacles, one beside and one past them), so a policy a key or two off still clears them
+ *   variant  varied but valid routes: one or more habits drawn per rollout (sliding out early,
+ *            heading for the lane diagonally, a wider lane, returning late or diagonally, a glance
+ *            to one side and back), each followed consistently through the episode
  *
  * The side comes from the instruction (sim_instruction_side); an instruction naming no side gets
  * the side with more room. The env must outlive the policy, and each rollout must be
