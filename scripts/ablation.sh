@@ -79,7 +79,7 @@ seeds_done=$(ls "$runs" | sed -n 's/.*-s\([0-9]*\)$/\1/p' | sort -un | tr '\n' '
   echo "by FiLM, \`continuous\` regresses the actions (L1), \`no-mirror\` trains without mirroring, \`ngram-tokens\`"
   echo "adds code-point n-grams to the instruction tokens, \`select-val-mae\` keeps the checkpoint with the lowest"
   echo "validation MAE instead of the best closed-loop success on the selection rollouts (\`train.select\` \"sim\","
-  echo "seed 101, 48 rollouts an epoch), \`500-episodes\` trains on 350 instead of 51 episodes."
+  echo "seed 101, 96 rollouts an epoch), \`500-episodes\` trains on 350 instead of 51 episodes."
   echo "Test MAE and key match on each set's test split (7 episodes for 72, 50 for 500: the small test set is"
   echo "noisy); instruction follow: the predicted slide follows the instruction when left/right are swapped;"
   echo "closed loop: \`mvla sim eval --target cup --rollouts $rollouts\` over the 24 scenario x side x distance cells."

@@ -36,7 +36,7 @@
  *                     "val_mae", the lowest validation MAE; or "sim", the highest closed-loop success in the
  *                     built-in simulator, ties broken by validation MAE (student runs on `mvla sim generate`
  *                     data only; train/sim_select.h)
- *   select_rollouts   [2] sim: rollouts per scenario x side x distance cell (48 per epoch), 1..100
+ *   select_rollouts   [4] sim: rollouts per scenario x side x distance cell (96 per epoch), 1..100
  *   select_seed       [101] sim: the rollouts' seed; keep the final `mvla sim eval --seed` different
  *   select_target     ["cup"] sim: "cup", "bottle", "basket" or "mixed", as in the training episodes
  *   seed              [0] initialisation, shuffling, augmentation, dropout (0..2^53)
