@@ -371,7 +371,7 @@ TEST(train_bad_config_names_the_key)
     CHECK(c.policy.encoder.input_width == 32 && c.policy.head.window == 2 && c.policy.head.hidden == 32);
     CHECK(c.train.lr == 0.002 && c.train.augment_on && fabsf(c.train.augment.hue - 0.1f) < 1e-7f);
     CHECK(c.train.select == TRAIN_SELECT_SIM && c.train.select_target == -1 && c.train.select_seed == 5 &&
-          c.train.select_rollouts == 2);
+          c.train.select_rollouts == 4);
     char *text = train_config_to_json(&c);
     REQUIRE(text);
     TrainConfig d;
