@@ -85,6 +85,16 @@ static void run_keys(SimEnv *env, Policy *p, const SimSceneSpec *sp, uint64_t se
     sim_env_outcome(env, sim_expert_side(p), o);
 }
 
+/* Do keys read as runs of order's keys, one run after the other (each possibly empty), skipping the
+ * keys in skip? "wawdw " is forward, slide out left, forward, slide back, forward, stop. */
+static int runs_in_order(const char *keys, const char *order, const char *skip)
+{
+    const char *k = keys;
+    for (const char *o = order; *o; o++)
+        while (*k && (*k == *o || strchr(skip, *k))) k++;
+    return *k == 0;
+}
+
 TEST(sim_expert_variants_take_other_valid_routes)
 {
     SimConfig cfg;
@@ -96,7 +106,7 @@ TEST(sim_expert_variants_take_other_valid_routes)
     SimExpertOptions oc = {SIM_EXPERT_CORE, 0}, ov = {SIM_EXPERT_VARIANT, 0};
     REQUIRE(sim_expert_policy(&core, env, &oc) == 0);
     REQUIRE(sim_expert_policy(&var, env, &ov) == 0);
-    int n = 0, ok = 0, differ = 0, diagonal = 0, canonical = 0;
+    int n = 0, ok = 0, differ = 0, diagonal = 0, canonical = 0, habitual = 0;
     char kc[64], kv[64];
     for (int seed = 0; seed < 5; seed++)
         for (int b = 1; b <= 2; b++)
@@ -113,16 +123,18 @@ TEST(sim_expert_variants_take_other_valid_routes)
                         differ += strcmp(kc, kv) != 0;
                         diagonal += strpbrk(kv, "qe") != NULL;
                         /* core: forward, slide out, forward, slide back, forward, stop (no diagonals, no turns) */
-                        char lat = side == 0 ? 'a' : 'd', back = side == 0 ? 'd' : 'a';
-                        size_t i = strspn(kc, "w"), j = i + strspn(kc + i, (char[]){lat, 0});
-                        size_t k = j + strspn(kc + j, "w"), m = k + strspn(kc + k, (char[]){back, 0});
-                        size_t e = m + strspn(kc + m, "w");
-                        canonical += j > i && k > j && strcmp(kc + e, " ") == 0;
+                        const char *core_order = side == 0 ? "wawdw " : "wdwaw ";
+                        canonical += strpbrk(kc, side == 0 ? "a" : "d") && runs_in_order(kc, core_order, "");
+                        /* variant: the same phases, each in the driver's habit for the whole phase (diagonal
+                         * or lateral out, diagonal or lateral back), glances and re-facing aside; a coin
+                         * flip per step would mix forward, diagonal and lateral keys within a phase */
+                        habitual += runs_in_order(kv, side == 0 ? "wqawedw " : "wedwqaw ", "rt");
                     }
     CHECK_MSG(ok == n, "core and variant both succeed on the instructed side in %d of %d", ok, n);
     CHECK_MSG(differ >= n * 3 / 4, "variant routes differ from core in %d of %d", differ, n);
     CHECK_MSG(diagonal >= n / 4, "variants used diagonal keys in %d of %d", diagonal, n);
     CHECK_MSG(canonical >= n * 9 / 10, "core followed W* %s* W* %s* W* stop in %d of %d", "A", "D", canonical, n);
+    CHECK_MSG(habitual >= n * 4 / 5, "variants kept each phase's habit in %d of %d", habitual, n);
     /* an instruction naming no side still gets the expert to the target */
     SimSceneSpec sp = {2, SIM_LAYOUT_HORI, SIM_DIST_FAR, SIM_LIGHT_NIGHT, SIM_TARGET_BASKET, 0};
     SimOutcome o;
