@@ -224,6 +224,8 @@ TEST(train_tiny_config_learns_and_writes_run_folder)
     CHECK_MSG(rep.overall.mae < 0.15, "train-split MAE %g", rep.overall.mae);
     CHECK_MSG(rep.instr.follow_both > 0.9, "instruction followed on %g of the sliding frames", rep.instr.follow_both);
     CHECK(rep.n_sides == 2 && !strcmp(rep.sides[0].name, "left") && !strcmp(rep.sides[1].name, "right"));
+    CHECK(rep.n_kinds == 1 && !strcmp(rep.kinds[0].name, "core") && rep.kinds[0].episodes == 4 &&
+          rep.kinds[0].m.n == rep.frames);
     eval_report_free(&rep);
     eo.split = "test";
     REQUIRE(eval_run(&eo, &rep) == 0);
@@ -665,6 +667,12 @@ TEST(train_and_eval_on_simulated_episodes)
     REQUIRE(tt_eval_test_split(ck, data, manifest, &rep) == 0);
     CHECK(tt_eval_report_sane(&rep));
     CHECK(rep.n_scenarios >= 1 && strstr(rep.scenarios[0].name, "box_"));
+    long kind_episodes = 0; /* every test episode in exactly one kind, core or variant (from its name) */
+    for (int i = 0; i < rep.n_kinds; i++) {
+        CHECK(!strcmp(rep.kinds[i].name, "core") || !strcmp(rep.kinds[i].name, "variant"));
+        kind_episodes += rep.kinds[i].episodes;
+    }
+    CHECK(kind_episodes == rep.episodes);
     eval_report_free(&rep);
 }
 

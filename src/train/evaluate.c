@@ -1,5 +1,5 @@
 /* Offline evaluation (see evaluate.h): episodes from the frame cache through a StudentRunner, metrics per
- * scenario and side, the swapped-instruction test, leakage checks, JSON and table output. */
+ * scenario, side and kind (core/variant), the swapped-instruction test, leakage checks, JSON and table output. */
 #include "train/evaluate.h"
 
 #include "base/error.h"
@@ -9,6 +9,7 @@
 #include "data/cache.h"
 #include "data/dataset.h"
 #include "data/split.h"
+#include "io/episode.h"
 #include "models/policy_model.h"
 #include "train/model_meta.h"
 #include "train/strbuf.h"
@@ -193,7 +194,7 @@ int eval_run(const EvalOptions *o, EvalReport *r)
     FrameCache *cache = NULL;
     PolicyRunner *run = NULL;
     float *pred = NULL, *pred2 = NULL;
-    AccList scen = {0}, sides = {0};
+    AccList scen = {0}, sides = {0}, kinds = {0};
     MetricsAccum all;
     InstrTestAccum all_it;
     metrics_init(&all);
@@ -264,24 +265,24 @@ int eval_run(const EvalOptions *o, EvalReport *r)
             free(swapped);
             if (rc) break;
         }
-        Acc *gs = acc_get(&scen, ep->scenario), *gd = acc_get(&sides, ep->side);
-        if (!gs || !gd) {
+        EpisodeName name;
+        episode_parse_name(eps.eval_files[i], &name);
+        Acc *g[3] = {acc_get(&scen, ep->scenario), acc_get(&sides, ep->side), acc_get(&kinds, name.kind)};
+        if (!g[0] || !g[1] || !g[2]) {
             rc = mvla_fail(MVLA_ERR_NOMEM, "eval: out of memory");
             break;
         }
-        gs->episodes++, gd->episodes++;
         for (int t = first; t < ep->num_frames; t++) {
             const float *a = pred + 3 * t, *tg = ep->actions + 3 * t;
             int pk = metrics_key_of(a, kv), tk = metrics_key_of(tg, kv);
             metrics_add(&all, a, tg, pk, tk);
-            metrics_add(&gs->m, a, tg, pk, tk);
-            metrics_add(&gd->m, a, tg, pk, tk);
-            if (test_it) {
-                instr_test_add(&all_it, tg[1], a[1], pred2[3 * t + 1]);
-                instr_test_add(&gs->it, tg[1], a[1], pred2[3 * t + 1]);
-                instr_test_add(&gd->it, tg[1], a[1], pred2[3 * t + 1]);
+            if (test_it) instr_test_add(&all_it, tg[1], a[1], pred2[3 * t + 1]);
+            for (int k = 0; k < 3; k++) {
+                metrics_add(&g[k]->m, a, tg, pk, tk);
+                if (test_it) instr_test_add(&g[k]->it, tg[1], a[1], pred2[3 * t + 1]);
             }
         }
+        for (int k = 0; k < 3; k++) g[k]->episodes++;
         r->episodes++;
         if (o->progress) o->progress(o->ctx, i + 1, eps.n_eval);
     }
@@ -301,9 +302,11 @@ int eval_run(const EvalOptions *o, EvalReport *r)
     }
     if (!rc) rc = groups_finish(&scen, &r->scenarios, &r->n_scenarios);
     if (!rc) rc = groups_finish(&sides, &r->sides, &r->n_sides);
+    if (!rc) rc = groups_finish(&kinds, &r->kinds, &r->n_kinds);
     r->seconds = time_now() - t0;
     free(scen.a);
     free(sides.a);
+    free(kinds.a);
     free(pred);
     free(pred2);
     policy_runner_free(run);
@@ -324,6 +327,7 @@ void eval_report_free(EvalReport *r)
     free(r->split);
     free(r->scenarios);
     free(r->sides);
+    free(r->kinds);
     memset(r, 0, sizeof *r);
 }
 
@@ -339,7 +343,7 @@ static json_t *group_json(const EvalGroup *g)
 
 json_t *eval_report_json(const EvalReport *r)
 {
-    json_t *o = json_object(), *sc = json_object(), *sd = json_object();
+    json_t *o = json_object(), *sc = json_object(), *sd = json_object(), *kd = json_object();
     json_object_set_new(o, "format", json_string("mvla-eval"));
     json_object_set_new(o, "checkpoint", json_string(r->checkpoint ? r->checkpoint : ""));
     json_object_set_new(o, "model", json_string(r->model_name ? r->model_name : ""));
@@ -357,6 +361,8 @@ json_t *eval_report_json(const EvalReport *r)
     for (int i = 0; i < r->n_sides; i++) json_object_set_new(sd, r->sides[i].name, group_json(&r->sides[i]));
     json_object_set_new(o, "scenarios", sc);
     json_object_set_new(o, "sides", sd);
+    for (int i = 0; i < r->n_kinds; i++) json_object_set_new(kd, r->kinds[i].name, group_json(&r->kinds[i]));
+    json_object_set_new(o, "kinds", kd);
     json_object_set_new(o, "seconds", json_real(r->seconds));
     return o;
 }
@@ -429,6 +435,7 @@ char *eval_report_table(const EvalReport *r)
     strbuf_puts(&b, "\n");
     group_rows(&b, "scenario", r->scenarios, r->n_scenarios);
     group_rows(&b, "side", r->sides, r->n_sides);
+    group_rows(&b, "kind", r->kinds, r->n_kinds);
     const InstrTestResult *it = &r->instr;
     if (it->frames > 0) {
         strbuf_printf(&b, "\ninstruction test (left/right swapped in the instruction, %ld frames):\n", it->frames);

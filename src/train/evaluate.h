@@ -54,8 +54,8 @@ typedef struct {
     long episodes, frames;        /* frames scored */
     ActionMetrics overall;
     InstrTestResult instr;        /* frames = 0 when the test did not run */
-    int n_scenarios, n_sides;
-    EvalGroup *scenarios, *sides; /* sorted by name */
+    int n_scenarios, n_sides, n_kinds;
+    EvalGroup *scenarios, *sides, *kinds; /* sorted by name; kinds: "core" / "variant" from the file names */
     long parameters;
     double seconds;
 } EvalReport;
