@@ -5,6 +5,7 @@
 
 #include "base/error.h"
 
+#include <math.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -86,6 +87,55 @@ TEST(optim_sgd_matches_pytorch)
     check_trajectory("nesterov", OPTIM_SGD, &c, 1e-6);
     c = optim_config_default(OPTIM_SGD);
     check_trajectory("plainsgd", OPTIM_SGD, &c, 1e-6);
+}
+
+/* train.ema: the moving average is one more state slot; it never changes the updates, starts as the
+ * parameters after step 1, follows e += (1 - decay) (p - e) after that, and swaps with the trainable
+ * parameters (not with buffers), twice giving back the same values. */
+TEST(optim_ema_slot_tracks_the_parameters)
+{
+    for (int kind = 0; kind < 2; kind++) {
+        OptimConfig c = optim_config_default((OptimKind)kind);
+        c.momentum = 0.9f, c.weight_decay = 0.01f, c.ema = 0.8f;
+        const char *label = kind == OPTIM_ADAMW ? "adamw" : "sgd";
+        ParamList pl;
+        Tensor *lrs = ref_load(OPTIM_REF, "lrs");
+        REQUIRE(lrs && load_params(&pl) == 0);
+        Tensor *buf = params_new_buffer(&pl, "bn.running_mean", 1, (int[]){3});
+        REQUIRE(buf);
+        buf->data[0] = 4, buf->data[1] = 5, buf->data[2] = 6;
+        Optimizer *opt = optim_new((OptimKind)kind, &pl, &c);
+        REQUIRE(opt && optim_add_group(opt, "head.", 0.1f, 0.05f) == 0);
+        int slots = optim_state_slots(opt), e = slots - 1;
+        CHECK(slots == (kind == OPTIM_ADAMW ? 3 : 2) &&
+              !strcmp(optim_state_slot_name(opt, e - 1), kind == OPTIM_ADAMW ? "v" : "momentum"));
+        CHECK(!strcmp(optim_state_slot_name(opt, e), "ema"));
+        double avg[3][64] = {{0}};
+        char key[64];
+        for (int k = 0; k < OPTIM_STEPS; k++) {
+            REQUIRE(set_grads(&pl, k) == 0);
+            REQUIRE(optim_step(opt, lrs->data[k]) == 0);
+            for (int i = 0; i < 3; i++) {
+                const Tensor *t = pl.items[i].tensor;
+                REQUIRE(t->numel <= 64);
+                snprintf(key, sizeof key, "%s.%d.%s", label, k, names[i]);
+                ref_check(OPTIM_REF, key, t->data, t->numel, 1e-7, 1e-6); /* the same updates as without ema */
+                for (long j = 0; j < t->numel; j++) avg[i][j] = k == 0 ? t->data[j] : avg[i][j] + 0.2 * (t->data[j] - avg[i][j]);
+                double worst = 0;
+                for (long j = 0; j < t->numel; j++) worst = fmax(worst, fabs(optim_state(opt, i, e)[j] - avg[i][j]));
+                CHECK_MSG(worst < 1e-6, "%s step %d %s: the average is off by %g", label, k, names[i], worst);
+            }
+        }
+        float before = pl.items[0].tensor->data[0], avg0 = optim_state(opt, 0, e)[0];
+        REQUIRE(optim_swap_ema(opt) == 0);
+        CHECK(pl.items[0].tensor->data[0] == avg0 && optim_state(opt, 0, e)[0] == before);
+        CHECK(buf->data[0] == 4 && buf->data[2] == 6);
+        REQUIRE(optim_swap_ema(opt) == 0);
+        CHECK(pl.items[0].tensor->data[0] == before && optim_state(opt, 0, e)[0] == avg0);
+        optim_free(opt);
+        params_free(&pl, 1);
+        tensor_free(lrs);
+    }
 }
 
 TEST(optim_state_layout)
@@ -172,6 +222,11 @@ TEST(optim_rejects_bad_settings)
     CHECK(optim_add_group(o, "enc.", 0.5f, 0) == 0 && optim_group_count(o) == 1);
     CHECK(optim_step(o, -1e-3f) != 0);
     CHECK(optim_t(o) == 0);
+    CHECK(optim_swap_ema(o) != 0 && strstr(mvla_error_message(), "moving average"));
+    c = optim_config_default(OPTIM_ADAMW);
+    c.ema = 1.0f;
+    CHECK(optim_new(OPTIM_ADAMW, &pl, &c) == NULL);
+    CHECK(strstr(mvla_error_message(), "ema") != NULL);
     optim_free(o);
     params_free(&pl, 1);
 }

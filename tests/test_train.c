@@ -256,9 +256,10 @@ TEST(train_resume_after_interruption_matches_uninterrupted_run)
     const char *cfg_path = "train_resume.json";
     char cfg_file[1200];
     snprintf(cfg_file, sizeof cfg_file, "%s/%s", base, cfg_path);
-    /* dropout and augmentation on, so the RNG state and the loader position matter */
+    /* dropout and augmentation on, so the RNG state and the loader position matter; the weights' moving
+     * average on, so it must be saved and restored too */
     const char *cfg = "{\"preset\": \"tiny\", \"policy\": {\"dropout\": 0.2},"
-                      " \"train\": {\"epochs\": 3, \"log_every\": 1, \"patience\": 3,"
+                      " \"train\": {\"epochs\": 3, \"log_every\": 1, \"patience\": 3, \"ema\": 0.9,"
                       "  \"augment\": {\"rotate_deg\": 3, \"noise_std\": 2, \"mirror_prob\": 0.5}}}";
     REQUIRE(file_write_atomic(cfg_file, cfg, strlen(cfg)) == 0);
     TrainOptions o;
@@ -308,6 +309,37 @@ TEST(train_resume_after_interruption_matches_uninterrupted_run)
     REQUIRE(train_run(&o, &rb) == 0);
     CHECK(rb.steps == 18);
 
+    /* best.safetensors holds the moving average: after one epoch, last.safetensors' "ema" slot */
+    char d[1100];
+    snprintf(d, sizeof d, "%s/one-epoch", base);
+    tiny_options(&o, data, manifest, d, cache);
+    o.config_path = cfg_file;
+    o.epochs = 1;
+    REQUIRE(train_run(&o, &rb) == 0);
+    CHECK(rb.best_epoch == 1);
+    snprintf(pa, sizeof pa, "%s/checkpoints/last.safetensors", d);
+    snprintf(pb, sizeof pb, "%s/checkpoints/best.safetensors", d);
+    SafeTensors *last;
+    StudentPolicy best;
+    REQUIRE(st_open(&last, pa) == 0);
+    REQUIRE(student_load(&best, pb) == 0);
+    const ParamList *pl = student_params(&best);
+    int averaged = 0, raw = 0, params = 0;
+    for (int i = 0; i < pl->count; i++) {
+        const Param *p = &pl->items[i];
+        char name[300];
+        snprintf(name, sizeof name, "optim.%s.ema", p->name);
+        const StTensor *avg_t = st_find(last, name), *raw_t = st_find(last, p->name);
+        size_t bytes = sizeof(float) * (size_t)p->tensor->numel;
+        if (!p->trainable) continue; /* buffers (batch-norm statistics, action scales) are not averaged */
+        params++;
+        averaged += avg_t && avg_t->nbytes == bytes && !memcmp(avg_t->data, p->tensor->data, bytes);
+        raw += raw_t && raw_t->nbytes == bytes && !memcmp(raw_t->data, p->tensor->data, bytes);
+    }
+    CHECK_MSG(params > 0 && averaged == params && raw < params / 2, "%d of %d averaged, %d raw", averaged, params, raw);
+    student_free(&best);
+    st_close(last);
+
     /* killed before its first checkpoint (no last.safetensors, a half-written metrics line): resume starts the
      * run again from its config.json and still ends with the same metrics */
     char c[1100], path[1200];
@@ -356,6 +388,7 @@ TEST(train_bad_config_names_the_key)
         {"{\"train\": {\"select\": \"best\"}}", MVLA_ERR_ARG, "train.select", "\"sim\""},
         {"{\"train\": {\"select_target\": \"mug\"}}", MVLA_ERR_ARG, "train.select_target", ""},
         {"{\"train\": {\"select_rollouts\": 0}}", MVLA_ERR_ARG, "train.select_rollouts", ""},
+        {"{\"train\": {\"ema\": 1}}", MVLA_ERR_ARG, "train.ema", "[0, 0.99999]"},
         {"{\"preset\": \"clip-mlp\", \"train\": {\"select\": \"sim\"}}", MVLA_ERR_ARG, "train.select", "student"},
     };
     TrainConfig c;

@@ -4,7 +4,8 @@
  * Layout of the file:
  *   <param name>                 F32, the parameter's shape       (every parameter of the list)
  *   optim.<param name>.<slot>    F32, the parameter's shape       (slot: "m", "v" for AdamW,
- *                                                                  "momentum" for SGD with momentum)
+ *                                                                  "momentum" for SGD with momentum,
+ *                                                                  "ema": the parameters' moving average)
  *   __metadata__:
  *     "mvla.step"      the caller's step count, decimal
  *     "mvla.optim"     (with an optimiser) JSON: {"kind": "adamw"|"sgd", "t": <updates taken>,

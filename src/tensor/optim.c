@@ -49,6 +49,7 @@ static int check_config(OptimKind kind, const OptimConfig *c)
     if (!(c->lr >= 0) || !isfinite(c->lr)) return mvla_fail(MVLA_ERR_ARG, "optim: lr %g: expected a finite value >= 0", c->lr);
     if (!(c->weight_decay >= 0) || !isfinite(c->weight_decay))
         return mvla_fail(MVLA_ERR_ARG, "optim: weight_decay %g: expected a finite value >= 0", c->weight_decay);
+    if (!(c->ema >= 0 && c->ema < 1)) return mvla_fail(MVLA_ERR_ARG, "optim: ema %g: expected a decay in [0, 1)", c->ema);
     if (kind == OPTIM_ADAMW) {
         if (!(c->beta1 >= 0 && c->beta1 < 1) || !(c->beta2 >= 0 && c->beta2 < 1))
             return mvla_fail(MVLA_ERR_ARG, "optim: adamw betas (%g, %g): expected each in [0, 1)", c->beta1, c->beta2);
@@ -81,7 +82,7 @@ Optimizer *optim_new(OptimKind kind, const ParamList *params, const OptimConfig 
     o->cfg = c;
     o->params = params;
     o->n = params->count;
-    o->slots = kind == OPTIM_ADAMW ? 2 : c.momentum > 0 ? 1 : 0;
+    o->slots = (kind == OPTIM_ADAMW ? 2 : c.momentum > 0 ? 1 : 0) + (c.ema > 0);
     size_t n = (size_t)(o->n > 0 ? o->n : 1);
     o->numel = malloc(n * sizeof *o->numel);
     o->lr_scale = malloc(n * sizeof *o->lr_scale);
@@ -190,6 +191,12 @@ static void sgd_update(float *restrict p, const float *restrict g, float *restri
     }
 }
 
+static void ema_update(float *restrict e, const float *restrict p, long n, float w)
+{
+#pragma omp parallel for schedule(static) if (n >= PAR_MIN_WORK)
+    for (long i = 0; i < n; i++) e[i] += w * (p[i] - e[i]);
+}
+
 int optim_step(Optimizer *o, float lr)
 {
     if (!o) return mvla_fail(MVLA_ERR_ARG, "optim_step: no optimiser");
@@ -212,14 +219,38 @@ int optim_step(Optimizer *o, float lr)
         double plr = (double)lr * o->lr_scale[i], wd = o->wd[i];
         if (o->kind == OPTIM_ADAMW) {
             double bc1 = 1.0 - pow(c->beta1, (double)t), bc2 = 1.0 - pow(c->beta2, (double)t);
-            adamw_update(p->data, p->grad, o->state[i * 2], o->state[i * 2 + 1], p->numel, (float)(1.0 - plr * wd),
-                         c->beta1, c->beta2, (float)(plr / bc1), (float)sqrt(bc2), c->eps);
+            adamw_update(p->data, p->grad, o->state[i * o->slots], o->state[i * o->slots + 1], p->numel,
+                         (float)(1.0 - plr * wd), c->beta1, c->beta2, (float)(plr / bc1), (float)sqrt(bc2), c->eps);
         } else {
-            sgd_update(p->data, p->grad, o->slots ? o->state[i] : NULL, p->numel, (float)plr, (float)wd, c->momentum,
-                       c->nesterov);
+            sgd_update(p->data, p->grad, c->momentum > 0 ? o->state[i * o->slots] : NULL, p->numel, (float)plr, (float)wd,
+                       c->momentum, c->nesterov);
         }
     }
+    for (int i = 0; c->ema > 0 && i < o->n; i++) {
+        const Tensor *p = pl->items[i].tensor;
+        float *e = o->state[i * o->slots + o->slots - 1];
+        if (!pl->items[i].trainable || p->numel == 0) continue;
+        if (t == 1) memcpy(e, p->data, sizeof(float) * (size_t)p->numel);
+        else ema_update(e, p->data, p->numel, 1.0f - c->ema);
+    }
     o->t = t;
+    return MVLA_OK;
+}
+
+int optim_swap_ema(Optimizer *o)
+{
+    if (!o || !(o->cfg.ema > 0)) return mvla_fail(MVLA_ERR_ARG, "optim_swap_ema: the optimiser keeps no moving average");
+    const ParamList *pl = o->params;
+    for (int i = 0; i < o->n && i < pl->count; i++) {
+        Tensor *p = pl->items[i].tensor;
+        float *e = o->state[i * o->slots + o->slots - 1];
+        if (!pl->items[i].trainable) continue;
+        for (long j = 0; j < p->numel; j++) {
+            float v = p->data[j];
+            p->data[j] = e[j];
+            e[j] = v;
+        }
+    }
     return MVLA_OK;
 }
 
@@ -253,6 +284,7 @@ int optim_state_slots(const Optimizer *o) { return o->slots; }
 const char *optim_state_slot_name(const Optimizer *o, int slot)
 {
     if (slot < 0 || slot >= o->slots) return NULL;
+    if (o->cfg.ema > 0 && slot == o->slots - 1) return "ema";
     if (o->kind == OPTIM_SGD) return "momentum";
     return slot == 0 ? "m" : "v";
 }

@@ -36,6 +36,8 @@ typedef struct {
     float weight_decay; /* for decay = 1 parameters (AdamW: decoupled; SGD: L2 added to the gradient) */
     float momentum;     /* SGD; 0: plain SGD, no buffers */
     int nesterov;       /* SGD; needs momentum > 0 */
+    float ema;          /* decay of an exponential moving average of the trainable parameters, kept as
+                         * one more state slot ("ema", saved with the rest); 0: off */
 } OptimConfig;
 
 typedef struct Optimizer Optimizer;
@@ -57,6 +59,9 @@ int optim_add_group(Optimizer *opt, const char *name_prefix, float lr_scale, flo
 /* One update with learning rate lr (>= 0); then t = t + 1. Fails (updating nothing) if a
  * parameter was added to, or changed size in, the ParamList since optim_new. */
 int optim_step(Optimizer *opt, float lr);
+/* With cfg.ema: exchanges the trainable parameters' values with their moving average (the average
+ * starts as the parameters after the first step). Call it again to swap back. Buffers stay. */
+int optim_swap_ema(Optimizer *opt);
 /* Zeroes the grad of every parameter. */
 void optim_zero_grad(Optimizer *opt);
 

@@ -264,7 +264,7 @@ static int parse_train(const Ctx *x0, const json_t *o, TrainSettings *t)
 {
     static const char *const keys[] = {"epochs", "steps", "batch_size", "lr", "min_lr", "schedule", "warmup", "weight_decay",
                                        "beta1", "beta2", "eps", "encoder_lr_scale", "clip", "patience", "min_delta",
-                                       "seed", "log_every", "skip_start", "batching", "seq_len", "seq_batch",
+                                       "ema", "seed", "log_every", "skip_start", "batching", "seq_len", "seq_batch",
                                        "augment", "select", "select_rollouts", "select_seed", "select_target", NULL};
     Ctx x = {x0->src, "train"};
     int rc = check_keys(&x, o, keys), sched = (int)t->schedule;
@@ -286,6 +286,7 @@ static int parse_train(const Ctx *x0, const json_t *o, TrainSettings *t)
     if (!rc) rc = get_num(&x, o, "clip", 0, 0, 1e6, &t->clip);
     if (!rc) rc = get_int(&x, o, "patience", 0, 100000, &t->patience);
     if (!rc) rc = get_num(&x, o, "min_delta", 0, 0, 1e6, &t->min_delta);
+    if (!rc) rc = get_num(&x, o, "ema", 0, 0, 0.99999, &t->ema);
     if (!rc) rc = get_choice(&x, o, "select", "one of \"val_mae\", \"sim\"", parse_select, &t->select);
     if (!rc) rc = get_int(&x, o, "select_rollouts", 1, 100, &t->select_rollouts);
     if (!rc) rc = get_seed(&x, o, "select_seed", &t->select_seed);
@@ -488,6 +489,7 @@ char *train_config_to_json(const TrainConfig *c)
     json_object_set_new(tr, "clip", json_real(t->clip));
     json_object_set_new(tr, "patience", json_integer(t->patience));
     json_object_set_new(tr, "min_delta", json_real(t->min_delta));
+    json_object_set_new(tr, "ema", json_real(t->ema));
     json_object_set_new(tr, "select", json_string(t->select == TRAIN_SELECT_SIM ? "sim" : "val_mae"));
     json_object_set_new(tr, "select_rollouts", json_integer(t->select_rollouts));
     json_object_set_new(tr, "select_seed", json_integer((json_int_t)t->select_seed));

@@ -32,6 +32,9 @@
  *   patience          [15] early stopping: epochs without a lower validation MAE (with select "sim": without
  *                     a higher closed-loop success or a lower validation MAE); 0: off
  *   min_delta         [0.0] an improvement must lower the validation MAE by more than this
+ *   ema               [0] decay of an exponential moving average of the weights (e.g. 0.99); when set, the
+ *                     average is what each epoch validates, scores in the simulator and saves as best
+ *                     (last.safetensors keeps the raw weights and the average, so resume is exact); 0: off
  *   select            ["val_mae"] what makes a checkpoint the best (and what patience waits for):
  *                     "val_mae", the lowest validation MAE; or "sim", the highest closed-loop success in the
  *                     built-in simulator, ties broken by validation MAE (student runs on `mvla sim generate`
@@ -86,6 +89,7 @@ typedef struct {
     double clip;
     int patience;
     double min_delta;
+    double ema;            /* decay of the weights' moving average that is validated and saved as best; 0: off */
     int select;            /* TRAIN_SELECT_VAL_MAE or TRAIN_SELECT_SIM */
     int select_rollouts;   /* sim selection: rollouts per scenario x side x distance cell */
     uint64_t select_seed;  /* sim selection: the rollouts' seed */

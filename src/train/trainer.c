@@ -434,6 +434,7 @@ static int setup_model(Run *r)
     oc.lr = (float)t->lr;
     oc.beta1 = (float)t->beta1, oc.beta2 = (float)t->beta2, oc.eps = (float)t->eps;
     oc.weight_decay = (float)t->weight_decay;
+    oc.ema = (float)t->ema;
     ParamList *pl = run_params(r);
     if (!(r->opt = optim_new(OPTIM_ADAMW, pl, &oc))) return MVLA_ERR_ARG;
     if (t->encoder_lr_scale != 1.0) /* one group per encoder parameter keeps its own decay flag */
@@ -640,7 +641,10 @@ static int end_epoch(Run *r, double epoch_t0, long epoch_samples, int *stop)
     const TrainSettings *t = &r->cfg.train;
     double vloss, vmae, vaxis[3], v0 = time_now();
     long vn;
-    int rc = validate(r, &vloss, &vmae, vaxis, &vn);
+    /* With train.ema the moving average is validated, scored and saved as best; the raw weights come back
+     * before last.safetensors (which holds both). */
+    int rc = t->ema > 0 ? optim_swap_ema(r->opt) : 0;
+    if (!rc) rc = validate(r, &vloss, &vmae, vaxis, &vn);
     if (rc) return rc;
     double v1 = time_now(), sim = NAN;
     int improved, progress;
@@ -709,6 +713,7 @@ static int end_epoch(Run *r, double epoch_t0, long epoch_samples, int *stop)
         r->finished = 1;
     }
     if (improved && (rc = save_checkpoint(r, r->best, 0))) return rc;
+    if (t->ema > 0 && (rc = optim_swap_ema(r->opt))) return rc;
     if ((rc = save_checkpoint(r, r->last, 1))) return rc;
     if ((rc = write_curves(r))) return rc;
     return r->finished ? write_run_json(r) : 0; /* run.json: at the start and when the run stops */
