@@ -24,7 +24,7 @@ variants=(
   'student|||72|sim'
   'no-history|"head": {"kind": "none", "window": 1}||72|sim'
   'film|"fusion": {"kind": "film"}||72|sim'
-  'continuous|"action": {"kind": "continuous"}||72|sim'
+  'discrete|"action": {"kind": "discrete"}||72|sim'
   'no-mirror||"augment": {"mirror_prob": 0}|72|sim'
   'ngram-tokens|"instruction": {"ngram_min": 2, "ngram_max": 3}||72|sim'
   'select-val-mae|||72|val_mae'
@@ -75,8 +75,9 @@ seeds_done=$(ls "$runs" | sed -n 's/.*-s\([0-9]*\)$/\1/p' | sort -un | tr '\n' '
   echo "Produced by \`scripts/ablation.sh\` ($(date -u +%Y-%m-%d), seeds: ${seeds_done% }, $steps optimiser steps per run,"
   echo "early stopping with the preset's patience). Each row changes one thing in the default"
   echo "student (\`configs/student.json\`: concat fusion, whole-word instruction tokens, LSTM over 16 frames,"
-  echo "discrete keys, mirror augmentation): \`no-history\` has no temporal head, \`film\` fuses the instruction"
-  echo "by FiLM, \`continuous\` regresses the actions (L1), \`no-mirror\` trains without mirroring, \`ngram-tokens\`"
+  echo "continuous actions regressed with L1, mirror augmentation): \`no-history\` has no temporal head, \`film\` fuses"
+  echo "the instruction by FiLM, \`discrete\` classifies the teleop keys (cross-entropy), \`no-mirror\` trains without"
+  echo "mirroring, \`ngram-tokens\`"
   echo "adds code-point n-grams to the instruction tokens, \`select-val-mae\` keeps the checkpoint with the lowest"
   echo "validation MAE instead of the best closed-loop success on the selection rollouts (\`train.select\` \"sim\","
   echo "seed 101, 96 rollouts an epoch), \`500-episodes\` trains on 350 instead of 51 episodes."

@@ -75,7 +75,7 @@ TEST(policy_config_defaults_round_trip_and_presets)
     CHECK(d.encoder.n_blocks == 7 && d.n_film == 2 && d.film_stages[0] == 2 && d.film_stages[1] == 6);
     /* Every preset parses, and to_json -> parse gives the same config back. */
     const char *presets[] = {"configs/student.json", "configs/student-film.json", "configs/student-nohistory.json",
-                             "configs/student-continuous.json"};
+                             "configs/student-discrete.json"};
     for (int i = 0; i < 4; i++) {
         CHECK_MSG(student_config_load(&a, presets[i]) == 0, "%s: %s", presets[i], mvla_error_message());
         char *json = student_config_to_json(&a);
@@ -85,11 +85,11 @@ TEST(policy_config_defaults_round_trip_and_presets)
         free(json);
     }
     REQUIRE(student_config_load(&a, "configs/student.json") == 0);
-    CHECK(strcmp(a.name, "student") == 0 && a.head.kind == HEAD_LSTM && a.action.kind == ACTION_DISCRETE &&
+    CHECK(strcmp(a.name, "student") == 0 && a.head.kind == HEAD_LSTM && a.action.kind == ACTION_CONTINUOUS &&
           a.fusion == FUSION_CONCAT);
     CHECK_MSG(memcmp(&a, &d, sizeof a) == 0, "configs/student.json is not the built-in default written out");
-    REQUIRE(student_config_load(&a, "configs/student-continuous.json") == 0);
-    CHECK(a.action.kind == ACTION_CONTINUOUS);
+    REQUIRE(student_config_load(&a, "configs/student-discrete.json") == 0);
+    CHECK(a.action.kind == ACTION_DISCRETE);
     REQUIRE(student_config_load(&a, "configs/student-nohistory.json") == 0);
     CHECK(a.head.kind == HEAD_NONE && a.head.window == 1);
     REQUIRE(student_config_load(&a, "configs/student-film.json") == 0);

@@ -79,7 +79,10 @@ void student_config_default(StudentConfig *c)
     default_film_stages(c);
     c->head.kind = HEAD_LSTM;
     c->head.window = 16, c->head.hidden = 128, c->head.layers = 1, c->head.heads = 4, c->head.ff = 256;
-    c->action.kind = ACTION_DISCRETE; /* the teleop keys: cross-entropy learns them faster than L1 */
+    /* L1 regression of the velocities: on the simulator's 72-episode task it drove better in closed loop
+     * than cross-entropy over the keys (89.6/88.5% against 84.4/74.0% on seeds 1-2, docs/ablation.md),
+     * though its rounded keys match the teleoperator's less often */
+    c->action.kind = ACTION_CONTINUOUS;
     c->action.chunk = 4;
     c->action.loss = LOSS_L1;
     c->action.huber_delta = 1.0, c->action.key_value = 1.15;

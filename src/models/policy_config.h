@@ -53,7 +53,7 @@
  *     layers                  [1] LSTM or transformer layers, 1..8
  *     heads, ff               [4, 256] transformer attention heads (dividing feature_dim) and MLP size
  *   action.
- *     kind                    ["discrete"] "continuous" (K x 3 values, tanh, normalised units) or
+ *     kind                    ["continuous"] "continuous" (K x 3 values, tanh, normalised units) or
  *                             "discrete" (K x 11 logits over the teleop keys)
  *     chunk                   [4] future actions predicted per step K, 1..64
  *     loss                    ["l1"] continuous: "l1", "huber" or "mse"

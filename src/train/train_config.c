@@ -20,7 +20,7 @@ static const char TINY_PRESET[] =
     "    \"final_channels\": 16},"
     "  \"instruction\": {\"vocab\": 256, \"max_tokens\": 32, \"dim\": 16, \"hidden\": 32, \"out_dim\": 16},"
     "  \"head\": {\"kind\": \"lstm\", \"window\": 3, \"hidden\": 32},"
-    "  \"action\": {\"chunk\": 2}},"
+    "  \"action\": {\"kind\": \"discrete\", \"chunk\": 2}},"
     " \"train\": {\"epochs\": 20, \"batch_size\": 8, \"lr\": 3e-3, \"warmup\": 0.05, \"clip\": 1.0, \"patience\": 0,"
     "  \"seq_len\": 2, \"seq_batch\": 4, \"augment\": \"off\"}}";
 
