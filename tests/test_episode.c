@@ -420,4 +420,11 @@ TEST(episode_action_vocabulary)
     CHECK(action_to_key(near, ACTION_TOL) == 'w' && action_to_key(near, 0.01f) == 0);
     CHECK(action_to_key(off, ACTION_TOL) == 0 && action_direction_key(off, 0.15f) == 'w');
     CHECK(action_to_key(nan, ACTION_TOL) == 0 && action_sign(NAN, 0.1f) == 0);
+    /* the nearest key of a continuous action (int8 vs fp32 agreement of continuous heads) */
+    for (int i = 0; i < ACTION_NUM_KEYS; i++) {
+        CHECK(key_to_action(ACTION_KEYS[i], ACTION_VALUE, a) == 0 && action_nearest_key(a, ACTION_VALUE) == ACTION_KEYS[i]);
+    }
+    float slide[3] = {0.5f, 0.7f, 0}, small[3] = {0.3f, 0.2f, 0};
+    CHECK(action_nearest_key(off, ACTION_VALUE) == 'w' && action_nearest_key(slide, ACTION_VALUE) == 'a');
+    CHECK(action_nearest_key(small, ACTION_VALUE) == ' ' && action_nearest_key(small, 0.5f) == 'w');
 }

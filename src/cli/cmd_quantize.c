@@ -108,8 +108,8 @@ static int evaluate(const char *model, const char *out, const FrameCache *c, con
         printf("| int8 | %.5f | %.5f | %.5f | %.5f |\n", q.mae_b, q.mae_axis_b[0], q.mae_axis_b[1], q.mae_axis_b[2]);
         printf("MAE change int8 - fp32: %+.5f (%+.2f%%); |int8 - fp32| per action: mean %.5f, max %.5f\n",
                q.mae_b - q.mae_a, q.mae_a > 0 ? 100 * (q.mae_b - q.mae_a) / q.mae_a : 0.0, q.mean_diff, q.max_diff);
-        printf("same action as fp32: %.2f%% of steps; head outputs (normalised values or logits): mean |int8 - fp32| "
-               "%.5f\n", 100 * q.same_action, q.mean_out_diff);
+        printf("same action as fp32: %.2f%% of steps (the same nearest teleop key: %.2f%%); head outputs (normalised "
+               "values or logits): mean |int8 - fp32| %.5f\n", 100 * q.same_action, 100 * q.same_key, q.mean_out_diff);
     }
     free(segs);
     free(eps);

@@ -48,6 +48,20 @@ char signs_to_key(const int signs[3])
     return 0;
 }
 
+char action_nearest_key(const float a[3], float value)
+{
+    char best = ACTION_KEYS[0];
+    double best_d = INFINITY;
+    for (int i = 0; i < ACTION_NUM_KEYS; i++) {
+        float v[3];
+        key_to_action(ACTION_KEYS[i], value, v);
+        double d = 0;
+        for (int j = 0; j < 3; j++) d += ((double)a[j] - v[j]) * ((double)a[j] - v[j]);
+        if (d < best_d) best_d = d, best = ACTION_KEYS[i];
+    }
+    return best;
+}
+
 char action_to_key_at(const float a[3], float value, float tol)
 {
     int s[3];

@@ -33,6 +33,8 @@ int key_to_action(char key, float value, float out[3]);
 char action_to_key(const float a[3], float tol);
 /* Same at one given value. */
 char action_to_key_at(const float a[3], float value, float tol);
+/* The key whose action at value is nearest to a (squared distance; ties: the first in ACTION_KEYS). */
+char action_nearest_key(const float a[3], float value);
 /* Sign of v with a dead zone: -1, 0 or +1 (0 for |v| <= dead_zone and for NaN). */
 int action_sign(float v, float dead_zone);
 /* The key with the same direction signs as a (each axis through action_sign), or 0 when the

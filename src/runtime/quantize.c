@@ -4,6 +4,7 @@
 
 #include "base/error.h"
 #include "base/hash.h"
+#include "data/actions.h"
 #include "io/safetensors.h"
 #include "runtime/model_file.h"
 #include "runtime/model_quant.h"
@@ -367,7 +368,7 @@ int quantize_compare(const char *model_a, const char *model_b, const CalibSegmen
     if (!rc && (!ra || !rb)) rc = mvla_fail(MVLA_ERR_NOMEM, "quantize: out of memory");
     size_t fb = (size_t)a.policy.cfg.encoder.input_width * a.policy.cfg.encoder.input_height * 3;
     double sum_d = 0, sum_a[3] = {0}, sum_b[3] = {0}, sum_out = 0;
-    long n_diff = 0, n_scored = 0, n_same = 0, n_steps = 0, n_out = 0;
+    long n_diff = 0, n_scored = 0, n_same = 0, n_same_key = 0, n_steps = 0, n_out = 0;
     int n_head = a.policy.cfg.action.chunk * a.policy.out_dim;
     for (int s = 0; s < n_segs && !rc; s++) {
         const CalibSegment *g = &segs[s];
@@ -391,6 +392,7 @@ int quantize_compare(const char *model_a, const char *model_b, const CalibSegmen
             if (g->actions) n_scored++;
             n_steps++;
             n_same += pa[0] == pb[0] && pa[1] == pb[1] && pa[2] == pb[2];
+            n_same_key += action_nearest_key(pa, ACTION_VALUE) == action_nearest_key(pb, ACTION_VALUE);
             const float *oa = student_runner_output(ra), *ob = student_runner_output(rb);
             for (int j = 0; j < n_head; j++) sum_out += fabs((double)ob[j] - oa[j]);
             n_out += n_head;
@@ -404,6 +406,7 @@ int quantize_compare(const char *model_a, const char *model_b, const CalibSegmen
     out->frames = n_scored;
     out->mean_diff = n_diff ? sum_d / n_diff : 0;
     out->same_action = n_steps ? (double)n_same / n_steps : 0;
+    out->same_key = n_steps ? (double)n_same_key / n_steps : 0;
     out->mean_out_diff = n_out ? sum_out / n_out : 0;
     for (int j = 0; j < 3 && n_scored; j++) {
         out->mae_axis_a[j] = sum_a[j] / n_scored, out->mae_axis_b[j] = sum_b[j] / n_scored;

@@ -90,6 +90,7 @@ typedef struct {
     double mae_axis_a[3], mae_axis_b[3];
     double mean_diff, max_diff;        /* |pred_b - pred_a| */
     double same_action;                /* share of steps (all frames) with the very same action */
+    double same_key;                   /* ... whose actions are nearest the same teleop key (at 1.15) */
     double mean_out_diff;              /* |out_b - out_a| of the head outputs (normalised values or logits) */
 } QuantCompare;
 

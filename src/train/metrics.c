@@ -14,17 +14,7 @@ void metrics_init(MetricsAccum *m) { memset(m, 0, sizeof *m); }
 int metrics_key_of(const float a[3], float key_value)
 {
     char k = action_to_key(a, ACTION_TOL);
-    if (k) return action_key_index(k);
-    int best = -1;
-    double best_d = INFINITY;
-    for (int i = 0; i < ACTION_NUM_KEYS; i++) {
-        float v[3];
-        key_to_action(ACTION_KEYS[i], key_value, v);
-        double d = 0;
-        for (int j = 0; j < 3; j++) d += ((double)a[j] - v[j]) * ((double)a[j] - v[j]);
-        if (d < best_d) best_d = d, best = i;
-    }
-    return best;
+    return action_key_index(k ? k : action_nearest_key(a, key_value));
 }
 
 void metrics_add(MetricsAccum *m, const float pred[3], const float target[3], int pred_key, int target_key)
