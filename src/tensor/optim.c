@@ -191,6 +191,9 @@ static void sgd_update(float *restrict p, const float *restrict g, float *restri
     }
 }
 
+/* Parameter i's moving average: the last state slot (only with cfg.ema). */
+static float *ema_slot(const Optimizer *o, int i) { return o->state[i * o->slots + o->slots - 1]; }
+
 static void ema_update(float *restrict e, const float *restrict p, long n, float w)
 {
 #pragma omp parallel for schedule(static) if (n >= PAR_MIN_WORK)
@@ -228,7 +231,7 @@ int optim_step(Optimizer *o, float lr)
     }
     for (int i = 0; c->ema > 0 && i < o->n; i++) {
         const Tensor *p = pl->items[i].tensor;
-        float *e = o->state[i * o->slots + o->slots - 1];
+        float *e = ema_slot(o, i);
         if (!pl->items[i].trainable || p->numel == 0) continue;
         if (t == 1) memcpy(e, p->data, sizeof(float) * (size_t)p->numel);
         else ema_update(e, p->data, p->numel, 1.0f - c->ema);
@@ -243,7 +246,7 @@ int optim_swap_ema(Optimizer *o)
     const ParamList *pl = o->params;
     for (int i = 0; i < o->n && i < pl->count; i++) {
         Tensor *p = pl->items[i].tensor;
-        float *e = o->state[i * o->slots + o->slots - 1];
+        float *e = ema_slot(o, i);
         if (!pl->items[i].trainable) continue;
         for (long j = 0; j < p->numel; j++) {
             float v = p->data[j];

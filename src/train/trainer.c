@@ -655,7 +655,7 @@ static int end_epoch(Run *r, double epoch_t0, long epoch_samples, int *stop)
         }
         if (rc) return rc;
         improved = !(sim <= r->best_sim) || (sim == r->best_sim && vn && vmae < r->best_mae); /* NaN: the first */
-        /* Success on 48 rollouts is noisy: an early lucky epoch would stop the run half way down its
+        /* Success on ~100 rollouts is noisy: an early lucky epoch would stop the run half way down its
          * schedule. Patience waits while either the closed loop or the validation MAE improves. */
         progress = improved || (vn && vmae < r->low_mae - t->min_delta);
         if (vn && vmae < r->low_mae) r->low_mae = vmae;
