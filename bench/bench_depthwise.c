@@ -1,4 +1,4 @@
-/* Depthwise convolution forward and backward (dx and dw) at the default student's shapes: 64 frames of 64x64,
+/* Depthwise convolution forward and backward (dx and dw) at the default student's shapes: 64 frames of 128x128,
  * the encoder's depthwise layers. Each row times the op's forward (no grad) and backward (graph_backward after a
  * forward, less the forward's time: dx, dw and the small seeding of dy), each beside its peer, plain loops with a
  * bounds check per tap (what a straightforward C implementation does), and checks both give the same outputs
@@ -121,11 +121,11 @@ int main(int argc, char **argv)
 {
     int threads;
     if (bench_micro_args(argc, argv, &threads)) return 2;
-    /* configs/student.json's depthwise layers (channels after width 0.75) on 64 frames. */
+    /* configs/student.json's depthwise layers (128x128 input, channels after width 0.75) on 64 frames. */
     static const struct { const char *what; int C, H, k, s; } layers[] = {
-        {"block 0 dw 3x3/2", 16, 32, 3, 2}, {"block 1 dw 3x3/2", 56, 16, 3, 2}, {"block 2 dw 3x3/1", 64, 8, 3, 1},
-        {"block 3 dw 5x5/2", 72, 8, 5, 2},  {"block 4 dw 5x5/1", 184, 4, 5, 1}, {"block 5 dw 5x5/1", 88, 4, 5, 1},
-        {"block 6 dw 5x5/2", 216, 4, 5, 2},
+        {"block 0 dw 3x3/2", 16, 64, 3, 2}, {"block 1 dw 3x3/2", 56, 32, 3, 2}, {"block 2 dw 3x3/1", 64, 16, 3, 1},
+        {"block 3 dw 5x5/2", 72, 16, 5, 2}, {"block 4 dw 5x5/1", 184, 8, 5, 1}, {"block 5 dw 5x5/1", 88, 8, 5, 1},
+        {"block 6 dw 5x5/2", 216, 8, 5, 2},
     };
     printf("threads %d; backward = dx + dw of one layer, 64 frames; peer: plain loops\n\n", threads);
     printf("| %-18s | %-18s | %8s | %8s | %7s | %8s | %9s | %7s | %8s |\n", "layer", "shape", "fwd ms", "peer ms",

@@ -98,7 +98,7 @@ static int bench_train(StudentPolicy *p, int threads, int B, int sequence)
 int main(int argc, char **argv)
 {
     const char *defaults[] = {"configs/student.json", "configs/student-film.json",
-                              "configs/student-nohistory.json", "configs/student-continuous.json"};
+                              "configs/student-nohistory.json", "configs/student-discrete.json"};
     const char *paths[16];
     int n = 0;
     for (int i = 1; i < argc; i++) {

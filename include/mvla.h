@@ -50,7 +50,8 @@ typedef struct {
     int threads;   /* compute threads for the process; 0: leave the current setting */
 } mvla_options;
 
-/* Opens a model file. opt may be NULL. On failure *out is NULL. */
+/* Opens a model file. opt may be NULL. On failure *out is NULL. An ensemble file (`mvla export A B ...`)
+ * opens the same way: mvla_step runs every member and returns the mean of their actions and chunks. */
 int mvla_open(mvla_model **out, const char *path, const mvla_options *opt);
 /* Sets the instruction (NULL: the model's default instruction) and starts a new episode. */
 int mvla_set_instruction(mvla_model *m, const char *text);

@@ -6,15 +6,18 @@
 #   scripts/ablation.sh [build/mvla]      (~30 min on 2 cores)
 #   Every run keeps the checkpoint with the best closed-loop success on its selection rollouts (seed 101)
 #   as make demo does, except select-val-mae (the lowest validation MAE); the table's closed loop is seed 7.
+#   With runs of the default student on two or more seeds, the `ensemble` row is the ensemble of the
+#   first two (`mvla ensemble`: one model file, the members' mean action).
 # Environment: ABL_OUT (default ablation-out), ABL_STEPS (default 2400), ABL_SEEDS (default "1"),
-#              ABL_ROLLOUTS (default 4), ABL_DOC (default docs/ablation.md), ABL_ONLY (variant names to
-#              (re)train, default all; the table covers every run folder in ABL_OUT/runs).
+#              ABL_ROLLOUTS (default 20 per cell: 480 rollouts, ~20 s a run), ABL_DOC (default
+#              docs/ablation.md), ABL_ONLY (variant names to (re)train, default all; the table covers
+#              every run folder in ABL_OUT/runs).
 set -euo pipefail
 mvla=${1:-build/mvla}
 out=${ABL_OUT:-ablation-out}
 steps=${ABL_STEPS:-2400}
 seeds=${ABL_SEEDS:-1}
-rollouts=${ABL_ROLLOUTS:-4}
+rollouts=${ABL_ROLLOUTS:-20}
 doc=${ABL_DOC:-docs/ablation.md}
 runs=$out/runs
 mkdir -p "$runs" "$out/configs"
@@ -22,6 +25,8 @@ mkdir -p "$runs" "$out/configs"
 # name | policy overrides over the student preset | other train overrides | dataset (72 or 500) | train.select
 variants=(
   'student|||72|sim'
+  'input-64|"encoder": {"input_width": 64, "input_height": 64}||72|sim'
+  'input-96|"encoder": {"input_width": 96, "input_height": 96}||72|sim'
   'no-history|"head": {"kind": "none", "window": 1}||72|sim'
   'film|"fusion": {"kind": "film"}||72|sim'
   'discrete|"action": {"kind": "discrete"}||72|sim'
@@ -67,6 +72,18 @@ for seed in $seeds; do
 done
 wait
 
+members=$(ls -d "$runs"/student-s[0-9]* 2>/dev/null | head -2 | tr '\n' ' ')
+if [ "$(echo $members | wc -w)" -eq 2 ]; then
+  ens=$runs/ensemble-$(echo $members | sed 's|[^ ]*/student-||g; s/ //')
+  d=$out/episodes-72
+  "$mvla" ensemble $members -o "$ens" 2> /dev/null
+  "$mvla" --threads 1 eval "$ens/model.safetensors" --data "$d" --manifest "$d.split.json" --json "$ens/eval.json" \
+    --cache "$out/frames-72-student.cache" > "$ens.log" 2>&1
+  "$mvla" --threads 1 sim eval --model "$ens/model.safetensors" --rollouts "$rollouts" --seed 7 --target cup \
+    --json "$ens/sim_eval.json" >> "$ens.log" 2>&1
+  echo "done: $(basename "$ens") ($(grep -m1 '^overall' "$ens.log" | tr -s ' ' | cut -c1-60))"
+fi
+
 "$mvla" leaderboard "$runs" > /dev/null
 seeds_done=$(ls "$runs" | sed -n 's/.*-s\([0-9]*\)$/\1/p' | sort -un | tr '\n' ' ')
 {
@@ -74,13 +91,15 @@ seeds_done=$(ls "$runs" | sed -n 's/.*-s\([0-9]*\)$/\1/p' | sort -un | tr '\n' '
   echo
   echo "Produced by \`scripts/ablation.sh\` ($(date -u +%Y-%m-%d), seeds: ${seeds_done% }, $steps optimiser steps per run,"
   echo "early stopping with the preset's patience). Each row changes one thing in the default"
-  echo "student (\`configs/student.json\`: concat fusion, whole-word instruction tokens, LSTM over 16 frames,"
-  echo "continuous actions regressed with L1, mirror augmentation): \`no-history\` has no temporal head, \`film\` fuses"
+  echo "student (\`configs/student.json\`: 128x128 frames, concat fusion, whole-word instruction tokens, LSTM over 16"
+  echo "frames, continuous actions regressed with L1, mirror augmentation): \`input-64\` and \`input-96\` see smaller"
+  echo "frames, \`no-history\` has no temporal head, \`film\` fuses"
   echo "the instruction by FiLM, \`discrete\` classifies the teleop keys (cross-entropy), \`no-mirror\` trains without"
   echo "mirroring, \`ngram-tokens\`"
   echo "adds code-point n-grams to the instruction tokens, \`select-val-mae\` keeps the checkpoint with the lowest"
   echo "validation MAE instead of the best closed-loop success on the selection rollouts (\`train.select\` \"sim\","
-  echo "seed 101, 96 rollouts an epoch), \`500-episodes\` trains on 350 instead of 51 episodes."
+  echo "seed 101, 96 rollouts an epoch), \`500-episodes\` trains on 350 instead of 51 episodes, \`ensemble\` is one"
+  echo "model file averaging the actions of the default student's first two seeds (\`mvla ensemble\`)."
   echo "Test MAE and key match on each set's test split (7 episodes for 72, 50 for 500: the small test set is"
   echo "noisy); instruction follow: the predicted slide follows the instruction when left/right are swapped;"
   echo "closed loop: \`mvla sim eval --target cup --rollouts $rollouts\` over the 24 scenario x side x distance cells."

@@ -6,14 +6,14 @@
 #   splits -> closed-loop eval in the simulator -> export, int8, step benchmark -> leaderboard.
 # Environment: MVLA_DEMO_OUT (default demo-out), MVLA_DEMO_STEPS (default 2400 optimiser steps per run),
 #              MVLA_DEMO_EPISODES (default 72), MVLA_DEMO_LARGE (default 500; 0: skip the larger set),
-#              MVLA_DEMO_ROLLOUTS (default 4 per scenario x side x distance cell).
+#              MVLA_DEMO_ROLLOUTS (default 20 per scenario x side x distance cell: 480 rollouts).
 set -euo pipefail
 mvla=${1:-build/mvla}
 out=${MVLA_DEMO_OUT:-demo-out}
 steps=${MVLA_DEMO_STEPS:-2400}
 episodes=${MVLA_DEMO_EPISODES:-72}
 large=${MVLA_DEMO_LARGE:-500}
-rollouts=${MVLA_DEMO_ROLLOUTS:-4}
+rollouts=${MVLA_DEMO_ROLLOUTS:-20}
 runs=$out/runs
 mkdir -p "$runs"
 step() { printf '\n== %s\n' "$*"; }

@@ -1,5 +1,6 @@
-/* mvla eval CHECKPOINT --data DIR [--manifest M.json] [--split test|val|train]: offline metrics of a
- * trained model (src/train/evaluate.h), printed as a table and written as JSON into its run folder. */
+/* mvla eval CHECKPOINT|MODEL --data DIR [--manifest M.json] [--split test|val|train]: offline metrics of
+ * a trained model (src/train/evaluate.h), printed as a table and written as JSON into its run folder (a
+ * model file's: beside it). */
 #include "cli/commands_train.h"
 
 #include "base/error.h"
@@ -14,13 +15,18 @@
 static void usage(FILE *fp)
 {
     fprintf(fp,
-            "usage: mvla eval CHECKPOINT --data DIR [--manifest SPLIT.json] [options]\n"
+            "usage: mvla eval CHECKPOINT|MODEL --data DIR [--manifest SPLIT.json] [options]\n"
             "  Replays episodes through the model frame by frame and reports, in raw units (m/s, rad/s):\n"
             "  MAE and RMSE overall and per axis, per-axis accuracy within 0.05/0.1/0.2/0.5, perfect match of\n"
             "  the teleop key, direction agreement; per scenario and per side; and the instruction test (left\n"
             "  and right swapped in the instruction: does the predicted slide follow it?).\n"
             "  Refuses a manifest whose sets overlap or whose files changed, and any episode the model was\n"
             "  trained on (recorded in the checkpoint) unless --split train is asked for.\n"
+            "  MODEL: a model file of `mvla export` (one policy or an ensemble: scored on the members' mean\n"
+            "  action) or `mvla quantize`. It has no run folder: the cache and the JSON default to MODEL's\n"
+            "  path without .safetensors plus .frames.cache and .eval.json (.eval_<split>.json for another\n"
+            "  split; .eval_frames.cache and .eval_folder.json without a manifest); the leakage check uses\n"
+            "  the training episodes its provenance names (none named: no check).\n"
             "options:\n"
             "  --manifest FILE       split manifest (without it: every episode in DIR)\n"
             "  --split NAME          test (default), val or train\n"
@@ -129,6 +135,12 @@ int cmd_eval(int argc, char **argv)
         char path[4200];
         if (json_path) {
             snprintf(path, sizeof path, "%s", json_path);
+        } else if (eval_is_model_file(o.checkpoint)) {
+            char suffix[64];
+            if (!o.manifest) snprintf(suffix, sizeof suffix, ".eval_folder.json");
+            else if (!strcmp(o.split, "test")) snprintf(suffix, sizeof suffix, ".eval.json");
+            else snprintf(suffix, sizeof suffix, ".eval_%s.json", o.split);
+            eval_model_file_sibling(o.checkpoint, suffix, path, sizeof path);
         } else {
             char dir[4096];
             eval_run_dir(o.checkpoint, dir, sizeof dir);

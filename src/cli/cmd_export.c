@@ -1,4 +1,5 @@
-/* mvla export CHECKPOINT -o MODEL.safetensors: a training checkpoint -> a self-contained model file
+/* mvla export CHECKPOINT [CHECKPOINT ...] -o MODEL.safetensors: a training checkpoint -> a
+ * self-contained model file, or several student checkpoints -> one ensemble model file
  * (runtime/model_file.h). */
 #include "cli/commands_runtime.h"
 
@@ -10,14 +11,18 @@
 
 static void export_usage(FILE *fp)
 {
-    fprintf(fp, "usage: mvla export CHECKPOINT -o MODEL.safetensors\n"
-                "  CHECKPOINT  a policy checkpoint written by `mvla train`\n"
-                "  -o PATH     the model file to write (weights + \"mvla.model\" metadata; written atomically)\n");
+    fprintf(fp, "usage: mvla export CHECKPOINT [CHECKPOINT ...] -o MODEL.safetensors\n"
+                "  CHECKPOINT  a policy checkpoint written by `mvla train`; 2..%d student checkpoints of one\n"
+                "              architecture (e.g. different seeds) give an ensemble: one file whose actions are\n"
+                "              the mean of the members' actions\n"
+                "  -o PATH     the model file to write (weights + \"mvla.model\" metadata; written atomically)\n",
+            MODEL_MAX_MEMBERS);
 }
 
 int cmd_export(int argc, char **argv)
 {
-    const char *in = NULL, *out = NULL;
+    const char *in[MODEL_MAX_MEMBERS], *out = NULL;
+    int n = 0;
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
             export_usage(stdout);
@@ -28,22 +33,27 @@ int cmd_export(int argc, char **argv)
                 return 2;
             }
             out = argv[i];
-        } else if (argv[i][0] == '-' || in) {
+        } else if (argv[i][0] == '-') {
             fprintf(stderr, "mvla: export: unexpected argument \"%s\"\n", argv[i]);
             export_usage(stderr);
             return 2;
+        } else if (n == MODEL_MAX_MEMBERS) {
+            fprintf(stderr, "mvla: export: more than %d checkpoints (an ensemble has at most %d members)\n",
+                    MODEL_MAX_MEMBERS, MODEL_MAX_MEMBERS);
+            return 2;
         } else {
-            in = argv[i];
+            in[n++] = argv[i];
         }
     }
-    if (!in || !out) {
+    if (!n || !out) {
         export_usage(stderr);
         return 2;
     }
-    if (model_export(in, out)) {
+    if (model_export_ensemble(in, n, out)) {
         fprintf(stderr, "mvla: %s\n", mvla_error_message());
         return 1;
     }
-    fprintf(stderr, "mvla: wrote %s\n", out);
+    if (n > 1) fprintf(stderr, "mvla: wrote %s (an ensemble of %d policies)\n", out, n);
+    else fprintf(stderr, "mvla: wrote %s\n", out);
     return 0;
 }

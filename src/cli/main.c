@@ -24,6 +24,7 @@ static const Command commands[] = {
     {"train", cmd_train, "train the student policy: config + split manifest + dataset -> run folder"},
     {"eval", cmd_eval, "offline metrics of a model on a split: MAE, RMSE, thresholds, PM, DA, instruction test"},
     {"leaderboard", cmd_leaderboard, "rank run folders by test MAE and closed-loop success (Markdown + HTML)"},
+    {"ensemble", cmd_ensemble, "several training runs -> one ensemble model file (the mean action) in a run folder"},
     {"export", cmd_export, "write a deployable model file from a training checkpoint"},
     {"quantize", cmd_quantize, "int8 post-training quantisation of a model file, calibrated on cached frames"},
     {"run", cmd_run, "run a model file on an episode, an image folder or a camera: one JSON action line per frame"},

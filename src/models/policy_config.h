@@ -10,7 +10,7 @@
  *   feature_dim               [128] per-frame feature size after the neck (the temporal head's input)
  *   dropout                   [0.1] on per-frame features and on the head's output, 0..0.9
  *   encoder.                  MobileNet-class image encoder (src/models/mobilenet.h)
- *     input_width, input_height [64, 64] frame size in pixels, 16..1024
+ *     input_width, input_height [128, 128] frame size in pixels, 16..1024
  *     width_mult              [0.75] channel multiplier for stem and blocks, (0, 4]; channels are
  *                             round(c * width_mult) to a multiple of 8, never below 90% of it, at least 8
  *     stem_channels           [16] stem conv 3x3 stride 2 output channels (before width_mult)

@@ -1,10 +1,12 @@
-/* The public C API (include/mvla.h) over a model file (runtime/model_file.h) and a StudentRunner. */
+/* The public C API (include/mvla.h) over a model file (runtime/model_file.h) and its ModelRunner (one
+ * policy, or an ensemble's mean: runtime/model_runner.h). */
 #include "base/error.h"
 #include "base/progress.h"
 #include "base/threads.h"
 #include "data/preprocess.h"
 #include "runtime/api_internal.h"
 #include "runtime/model_file.h"
+#include "runtime/model_runner.h"
 
 #include <mvla.h>
 
@@ -13,8 +15,7 @@
 
 struct mvla_model {
     ModelFile mf;
-    StudentRunner *runner;
-    ClipRunner *clip;       /* a CLIP head's model file (mf.clip): its runner instead of runner */
+    ModelRunner *runner;
     uint8_t *rgb;           /* one preprocessed frame */
     PreprocessPlan plan;    /* resize tables for the camera's frame size (built on the first step) */
     double t_steps;         /* seconds in mvla_step since mvla_open (timing: minus encoder and head) */
@@ -35,9 +36,8 @@ int mvla_open(mvla_model **out, const char *path, const mvla_options *opt)
     }
     if (opt && opt->threads > 0) mvla_set_threads(opt->threads);
     m->rgb = malloc((size_t)m->mf.pre.width * m->mf.pre.height * 3);
-    if (m->mf.clip) m->clip = clip_runner_new(m->mf.clip);
-    else m->runner = student_runner_new(&m->mf.policy);
-    rc = m->rgb && (m->runner || m->clip) ? mvla_set_instruction(m, NULL)
+    m->runner = model_runner_new(&m->mf);
+    rc = m->rgb && m->runner ? mvla_set_instruction(m, NULL)
                                           : mvla_fail(MVLA_ERR_NOMEM, "%s: out of memory", path);
     if (rc) {
         mvla_close(m);
@@ -50,8 +50,7 @@ int mvla_open(mvla_model **out, const char *path, const mvla_options *opt)
 int mvla_set_instruction(mvla_model *m, const char *text)
 {
     if (!m) return mvla_fail(MVLA_ERR_ARG, "mvla_set_instruction: model is NULL");
-    if (m->clip) return clip_runner_set_instruction(m->clip, text ? text : m->mf.instruction);
-    return student_runner_set_instruction(m->runner, text ? text : m->mf.instruction);
+    return model_runner_set_instruction(m->runner, text ? text : m->mf.instruction);
 }
 
 const char *mvla_default_instruction(const mvla_model *m) { return m ? m->mf.instruction : ""; }
@@ -59,8 +58,7 @@ const char *mvla_default_instruction(const mvla_model *m) { return m ? m->mf.ins
 int mvla_reset(mvla_model *m)
 {
     if (!m) return mvla_fail(MVLA_ERR_ARG, "mvla_reset: model is NULL");
-    if (m->clip) clip_runner_reset(m->clip);
-    else student_runner_reset(m->runner);
+    model_runner_reset(m->runner);
     return 0;
 }
 
@@ -76,15 +74,14 @@ int mvla_step(mvla_model *m, const uint8_t *pixels, int width, int height, int c
     int rc = preprocess_run(&m->plan, &m->mf.pre, pixels, width, height,
                             channel_order == MVLA_RGB ? PREPROCESS_RGB : PREPROCESS_BGR, m->rgb);
     if (rc) return rc;
-    rc = m->clip ? clip_runner_step_rgb(m->clip, m->rgb, action, chunk)
-                 : student_runner_step_rgb(m->runner, m->rgb, action, chunk);
+    rc = model_runner_step_rgb(m->runner, m->rgb, action, chunk);
     m->t_steps += time_now() - t0;
     return rc;
 }
 
 int mvla_chunk_size(const mvla_model *m)
 {
-    return !m ? 0 : m->mf.clip ? m->mf.clip->cfg.act.action.chunk : m->mf.policy.cfg.action.chunk;
+    return m ? model_runner_chunk(m->runner) : 0;
 }
 
 void mvla_action_limits(const mvla_model *m, float limits[3])
@@ -95,8 +92,7 @@ void mvla_action_limits(const mvla_model *m, float limits[3])
 void mvla_close(mvla_model *m)
 {
     if (!m) return;
-    student_runner_free(m->runner);
-    clip_runner_free(m->clip);
+    model_runner_free(m->runner);
     free(m->rgb);
     preprocess_plan_free(&m->plan);
     model_file_free(&m->mf);
@@ -106,8 +102,7 @@ void mvla_close(mvla_model *m)
 int mvla_get_timing(const mvla_model *m, mvla_timing *out)
 {
     if (!m || !out) return mvla_fail(MVLA_ERR_ARG, "mvla_get_timing: model and out must be non-NULL");
-    if (m->clip) clip_runner_timing(m->clip, &out->encoder_s, &out->head_s, &out->steps);
-    else student_runner_timing(m->runner, &out->encoder_s, &out->head_s, &out->steps);
+    model_runner_timing(m->runner, &out->encoder_s, &out->head_s, &out->steps);
     /* Everything but the network: resize, channel order, pixel normalisation (inside the runner's
      * step, before its encoder clock starts) and the call itself. */
     out->preprocess_s = m->t_steps - out->encoder_s - out->head_s;
@@ -121,7 +116,7 @@ const uint8_t *mvla_internal_input(const mvla_model *m) { return m->rgb; }
 
 const float *mvla_internal_output(const mvla_model *m)
 {
-    return m->clip ? clip_runner_output(m->clip) : student_runner_output(m->runner);
+    return model_runner_output(m->runner, 0);
 }
 
 const char *mvla_last_error(void) { return mvla_error_message(); }

@@ -12,7 +12,8 @@
 const ModelFile *mvla_internal_model_file(const mvla_model *m);
 /* The last step's model input: RGB bytes, pre.width x pre.height x 3, after resize and channel order. */
 const uint8_t *mvla_internal_input(const mvla_model *m);
-/* The last step's head output: chunk x out_dim floats (normalised values, or logits when discrete). */
+/* The last step's head output: chunk x out_dim floats (normalised values, or logits when discrete);
+ * an ensemble's first member's. */
 const float *mvla_internal_output(const mvla_model *m);
 
 #endif

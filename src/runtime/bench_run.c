@@ -183,7 +183,11 @@ static void model_labels(const char *path, BenchResult *r)
     json_t *root = json_loads(st_metadata(st, "mvla.model") ? st_metadata(st, "mvla.model") : "", 0, NULL);
     st_close(st);
     json_t *name = json_object_get(json_object_get(root, "architecture"), "name");
-    if (json_is_string(name)) snprintf(r->name, sizeof r->name, "%s", json_string_value(name));
+    json_t *members = json_object_get(root, "members");
+    if (json_is_string(name) && json_integer_value(members) > 1) /* an ensemble */
+        snprintf(r->name, sizeof r->name, "%.40s x%d", json_string_value(name), (int)json_integer_value(members));
+    else if (json_is_string(name))
+        snprintf(r->name, sizeof r->name, "%s", json_string_value(name));
     json_t *q = json_object_get(root, "quantization");
     if (json_is_object(q)) {
         const char *keys[] = {"kind", "scheme", "dtype", "type", "weights"};
@@ -329,6 +333,11 @@ int bench_dump(const char *model_path, const BenchFrames *frames, int n, const c
         mvla_close(m);
         return mvla_fail(MVLA_ERR_UNSUPPORTED, "%s: a CLIP model file: the dump is for student policies (their "
                          "PyTorch peer)", model_path);
+    }
+    if (mf->n_members > 1) {
+        mvla_close(m);
+        return mvla_fail(MVLA_ERR_UNSUPPORTED, "%s: an ensemble of %d policies: the dump is for one student policy "
+                         "(its PyTorch peer); export a member alone", model_path, mf->n_members);
     }
     const StudentConfig *c = &mf->policy.cfg;
     const char *text = instruction ? instruction : mf->instruction;

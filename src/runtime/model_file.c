@@ -20,8 +20,7 @@ static json_t *doubles3(const double *v)
     return a;
 }
 
-/* The "mvla.model" object for policy p (a StudentPolicy) with the checkpoint's metadata (a ModelMetaBuildFn). */
-static json_t *build_meta(const void *policy, const ModelMeta *mm, const char *ckpt_meta)
+json_t *model_file_student_meta(const void *policy, const ModelMeta *mm, const char *ckpt_meta)
 {
     const StudentPolicy *p = policy;
     const StudentConfig *c = &p->cfg;
@@ -60,7 +59,7 @@ int model_export(const char *checkpoint_path, const char *out_path)
     StudentPolicy p;
     int rc = student_load(&p, checkpoint_path);
     if (rc) return rc;
-    rc = model_file_write(checkpoint_path, out_path, &p, &p.cfg, &p.params, build_meta, NULL);
+    rc = model_file_write(checkpoint_path, out_path, &p, &p.cfg, &p.params, model_file_student_meta, NULL);
     student_free(&p);
     return rc;
 }
@@ -75,6 +74,19 @@ static char *wrap_text(const char *key, json_t *obj)
     return s;
 }
 
+/* "members": absent (1) or an integer 1..MODEL_MAX_MEMBERS. */
+static int read_members(json_t *root, int *n, const char *path)
+{
+    json_t *v = json_object_get(root, "members");
+    *n = 1;
+    if (!v) return 0;
+    if (!json_is_integer(v) || json_integer_value(v) < 1 || json_integer_value(v) > MODEL_MAX_MEMBERS)
+        return mvla_fail(MVLA_ERR_FORMAT, "%s: metadata %s: members: expected an integer 1..%d (an ensemble's size)",
+                         path, MODEL_META_KEY, MODEL_MAX_MEMBERS);
+    *n = (int)json_integer_value(v);
+    return 0;
+}
+
 static int parse_meta(ModelFile *m, json_t *root, StudentConfig *cfg, ModelQuant *mq, const char *path)
 {
     if (!json_is_object(root))
@@ -86,6 +98,7 @@ static int parse_meta(ModelFile *m, json_t *root, StudentConfig *cfg, ModelQuant
         if (!json_is_object(json_object_get(root, required[i])))
             return mvla_fail(MVLA_ERR_FORMAT, "%s: metadata %s: %s: expected an object (missing or malformed)", path,
                              MODEL_META_KEY, required[i]);
+    if ((rc = read_members(root, &m->n_members, path))) return rc;
     rc = model_quant_parse(mq, json_object_get(root, "quantization"), path); /* "none" or int8 */
     if (rc) return rc;
 
@@ -100,9 +113,58 @@ static int parse_meta(ModelFile *m, json_t *root, StudentConfig *cfg, ModelQuant
     return model_file_read_action_instruction(m, root, path);
 }
 
+/* Builds member i (of n) of cfg and loads its tensors from st (prefixed in an ensemble), then folds
+ * batch norm. On failure the member is freed. */
+static int load_member(StudentPolicy *p, const StudentConfig *cfg, const SafeTensors *st, ModelQuant *mq, int i, int n,
+                       const char *path)
+{
+    int rc = student_init(p, cfg, 0);
+    if (rc) return rc;
+    for (int k = 0; !rc && k < p->params.count; k++) {
+        const Param *pr = &p->params.items[k];
+        char name[512];
+        if (n > 1) snprintf(name, sizeof name, "members.%d.%s", i, pr->name);
+        else snprintf(name, sizeof name, "%s", pr->name);
+        if (!st_find(st, name))
+            rc = mvla_fail(MVLA_ERR_FORMAT, "%s: tensor \"%s\" is missing: the file is incomplete or not for this "
+                           "architecture", path, name);
+        else
+            rc = model_quant_load(mq, st, name, pr->tensor, path); /* st_load, or dequantised int8 */
+    }
+    if (!rc) rc = student_fold_batchnorm(p);
+    if (rc) student_free(p);
+    return rc;
+}
+
+/* Every member, then (int8 files) each member's engine. */
+static int load_members(ModelFile *m, const StudentConfig *cfg, const SafeTensors *st, ModelQuant *mq, const char *path)
+{
+    int n = m->n_members, rc = 0;
+    if (n > 1 && !(m->more = calloc((size_t)n - 1, sizeof *m->more)))
+        return mvla_fail(MVLA_ERR_NOMEM, "%s: out of memory", path);
+    int loaded = 0;
+    for (; !rc && loaded < n; loaded++)
+        if ((rc = load_member(model_file_member(m, loaded), cfg, st, mq, loaded, n, path))) break;
+    for (int i = 0; !rc && i < n; i++) {
+        char prefix[32] = "";
+        if (n > 1) snprintf(prefix, sizeof prefix, "members.%d.", i);
+        rc = model_quant_attach(mq, model_file_member(m, i), prefix, path);
+    }
+    if (rc) {
+        for (int i = 0; i < loaded; i++) student_free(model_file_member(m, i));
+        free(m->more);
+        m->more = NULL;
+    }
+    return rc;
+}
+
 int model_open(ModelFile *m, const char *path)
 {
-    if (clip_model_path_is(path, 1)) return clip_model_open(m, path);
+    if (clip_model_path_is(path, 1)) {
+        int rc = clip_model_open(m, path);
+        if (!rc) m->n_members = 1;
+        return rc;
+    }
     memset(m, 0, sizeof *m);
     SafeTensors *st = NULL;
     int rc = st_open(&st, path);
@@ -123,22 +185,10 @@ int model_open(ModelFile *m, const char *path)
               : mvla_fail(MVLA_ERR_FORMAT, "%s: metadata %s: invalid JSON at line %d: %s", path, MODEL_META_KEY,
                           jerr.line, jerr.text);
     json_decref(root);
-    int inited = 0;
-    if (!rc && !(rc = student_init(&m->policy, &cfg, 0))) inited = 1;
-    for (int i = 0; !rc && i < m->policy.params.count; i++) {
-        const Param *pr = &m->policy.params.items[i];
-        if (!st_find(st, pr->name))
-            rc = mvla_fail(MVLA_ERR_FORMAT, "%s: tensor \"%s\" is missing: the file is incomplete or not for this "
-                           "architecture", path, pr->name);
-        else
-            rc = model_quant_load(&mq, st, pr->name, pr->tensor, path); /* st_load, or dequantised int8 */
-    }
+    if (!rc) rc = load_members(m, &cfg, st, &mq, path);
     st_close(st);
-    if (!rc) rc = student_fold_batchnorm(&m->policy);
-    if (!rc) rc = model_quant_attach(&mq, &m->policy, path);
     model_quant_free(&mq);
     if (rc) {
-        if (inited) student_free(&m->policy);
         free(m->instruction);
         memset(m, 0, sizeof *m);
     }
@@ -149,6 +199,8 @@ void model_file_free(ModelFile *m)
 {
     if (!m) return;
     student_free(&m->policy);
+    for (int i = 1; i < m->n_members && m->more; i++) student_free(&m->more[i - 1]);
+    free(m->more);
     if (m->clip) clip_policy_free(m->clip);
     free(m->clip);
     free(m->instruction);

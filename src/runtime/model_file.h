@@ -13,7 +13,19 @@
  *
  * Weights are the policy's parameter list under the checkpoint names (models/policy.h), fp32, without
  * optimiser state. Opening refuses a file whose format_version is newer than MODEL_FORMAT_VERSION,
- * and one whose metadata keys or tensors are missing or malformed, naming what is wrong. */
+ * and one whose metadata keys or tensors are missing or malformed, naming what is wrong.
+ *
+ * Ensembles (`mvla export A B ...`, 2..MODEL_MAX_MEMBERS student checkpoints of one architecture):
+ * the same file with "members": N in "mvla.model" (absent: 1, a single policy as above), and member
+ * i's whole parameter list, out.action_mean / out.action_scale included, under "members.<i>." + the
+ * parameter name ("members.1.encoder.stem.weight"). "architecture", "preprocessing", "action" and
+ * "instruction" are the first member's (every member has the same, but for the architecture's name
+ * and action.mean / scale: the tensors are what runs); "provenance" is the first member's plus
+ * "members": [{"checkpoint": path, "train_digest": ...}, ...], one per member in order, with that
+ * member's "train_episodes" too when its digest differs from the first member's. Running an ensemble
+ * steps every member on the same preprocessed frame, each with its own history, and returns the mean
+ * of their actions and chunks in raw units (runtime/model_runner.h). An int8 ensemble lists every
+ * member's quantised tensors, prefixed, in quantization.tensors / weight_only. */
 #ifndef MVLA_MODEL_FILE_H
 #define MVLA_MODEL_FILE_H
 
@@ -23,9 +35,13 @@
 
 #define MODEL_FORMAT_VERSION 1
 #define MODEL_META_KEY "mvla.model"
+#define MODEL_MAX_MEMBERS 8
 
 typedef struct {
-    StudentPolicy policy;     /* batch norm folded (eval only); unused (zero) in a CLIP head's file */
+    StudentPolicy policy;     /* batch norm folded (eval only); unused (zero) in a CLIP head's file; an
+                                 ensemble's member 0 */
+    int n_members;            /* 1, or an ensemble's 2..MODEL_MAX_MEMBERS student policies */
+    StudentPolicy *more;      /* an ensemble's members 1..n_members-1 (model_file_member), else NULL */
     ClipPolicy *clip;         /* a CLIP head with its embedded backbone (runtime/clip_model_file.h), else NULL */
     Preprocess pre;
     float limits[3];          /* |action| bounds per axis, raw units */
@@ -36,9 +52,16 @@ typedef struct {
 /* Reads a training checkpoint (student_save / `mvla train`) and writes the model file atomically.
  * A CLIP head's checkpoint gives a CLIP model file (runtime/clip_model_file.h); model_open opens both. */
 int model_export(const char *checkpoint_path, const char *out_path);
+/* One checkpoint: model_export. 2..MODEL_MAX_MEMBERS: an ensemble file of student checkpoints that
+ * share architecture (but for the name), preprocessing and action section; anything else is refused
+ * naming both files and the field, and nothing is written. */
+int model_export_ensemble(const char *const *checkpoint_paths, int n, const char *out_path);
 
 /* Opens a model file: checks the metadata, builds the policy, loads and folds the weights. */
 int model_open(ModelFile *m, const char *path);
 void model_file_free(ModelFile *m);
+
+/* Member i (0..n_members-1) of a student model file. */
+static inline StudentPolicy *model_file_member(ModelFile *m, int i) { return i == 0 ? &m->policy : &m->more[i - 1]; }
 
 #endif

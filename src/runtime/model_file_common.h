@@ -21,6 +21,9 @@ typedef int (*ModelTensorsFn)(const void *policy, StWriter *w);
 int model_file_write(const char *checkpoint_path, const char *out_path, const void *policy, const StudentConfig *c,
                      const ParamList *params, ModelMetaBuildFn build, ModelTensorsFn extra);
 
+/* The student's "mvla.model" object (a ModelMetaBuildFn over a StudentPolicy; runtime/model_file.c). */
+json_t *model_file_student_meta(const void *policy, const ModelMeta *mm, const char *ckpt_meta);
+
 /* The "action" object (names, units, limits, kind, chunk, keys, key_value, mean, scale) of a policy's
  * action section and its action_mean / action_scale buffers (a CLIP head passes its action shell). */
 json_t *model_file_action_json(const StudentPolicy *p);

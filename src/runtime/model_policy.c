@@ -6,6 +6,7 @@
 #include "models/policy_model.h"
 #include "runtime/model_file.h"
 #include "runtime/model_preprocess.h"
+#include "runtime/model_runner.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -14,7 +15,8 @@ typedef struct {
     ModelFile mf;          /* a model file */
     PolicyModel pm;        /* or a CLIP head's checkpoint */
     int is_file;
-    PolicyRunner *run;
+    PolicyRunner *run;     /* a checkpoint's runner */
+    ModelRunner *file_run; /* a model file's (an ensemble: the members' mean) */
     Preprocess pre;
     uint8_t *rgb;
     PreprocessPlan plan;   /* resize tables for the frame size (built on the first step) */
@@ -26,6 +28,7 @@ static void adapter_destroy(void *ctx)
     Adapter *a = ctx;
     if (!a) return;
     policy_runner_free(a->run);
+    model_runner_free(a->file_run);
     if (a->is_file) model_file_free(&a->mf);
     else policy_model_free(&a->pm);
     free(a->rgb);
@@ -36,7 +39,8 @@ static void adapter_destroy(void *ctx)
 static int adapter_reset(void *ctx, const char *instruction)
 {
     Adapter *a = ctx;
-    return policy_runner_set_instruction(a->run, instruction);
+    return a->is_file ? model_runner_set_instruction(a->file_run, instruction)
+                      : policy_runner_set_instruction(a->run, instruction);
 }
 
 static int adapter_step(void *ctx, const uint8_t *frame, int width, int height, int channel_order, float action[3])
@@ -50,7 +54,8 @@ static int adapter_step(void *ctx, const uint8_t *frame, int width, int height, 
     int rc = preprocess_run(&a->plan, &a->pre, frame, width, height,
                             channel_order == POLICY_RGB ? PREPROCESS_RGB : PREPROCESS_BGR, a->rgb);
     if (rc) return rc;
-    return policy_runner_step_rgb(a->run, a->rgb, action, NULL);
+    return a->is_file ? model_runner_step_rgb(a->file_run, a->rgb, action, NULL)
+                      : policy_runner_step_rgb(a->run, a->rgb, action, NULL);
 }
 
 /* Which form path is: 2 a model file, else a training checkpoint (1 a CLIP head's, 0 the student's). */
@@ -87,9 +92,10 @@ static int open_file(Adapter *a, const char *path)
     int rc = model_open(&a->mf, path);
     if (rc) return rc;
     a->pre = a->mf.pre;
-    a->run = a->mf.clip ? policy_runner_clip(a->mf.clip) : policy_runner_student(&a->mf.policy);
-    snprintf(a->name, sizeof a->name, "%s", a->mf.clip ? a->mf.clip->cfg.name : a->mf.policy.cfg.name);
-    return a->run ? 0 : MVLA_ERR_NOMEM;
+    a->file_run = model_runner_new(&a->mf);
+    if (a->mf.n_members > 1) snprintf(a->name, sizeof a->name, "%.40s x%d", a->mf.policy.cfg.name, a->mf.n_members);
+    else snprintf(a->name, sizeof a->name, "%s", a->mf.clip ? a->mf.clip->cfg.name : a->mf.policy.cfg.name);
+    return a->file_run ? 0 : MVLA_ERR_NOMEM;
 }
 
 int model_policy_open(Policy *out, const char *path)
@@ -101,7 +107,7 @@ int model_policy_open(Policy *out, const char *path)
     int rc = kind == 2 ? open_file(a, path) : open_checkpoint(a, path);
     if (!rc && !(a->rgb = malloc((size_t)a->pre.width * a->pre.height * 3)))
         rc = mvla_fail(MVLA_ERR_NOMEM, "%s: out of memory", path);
-    if (!rc) rc = policy_runner_set_instruction(a->run, NULL);
+    if (!rc) rc = adapter_reset(a, NULL);
     if (rc) {
         adapter_destroy(a);
         return rc;

@@ -164,8 +164,9 @@ int model_quant_load(ModelQuant *mq, const SafeTensors *st, const char *name, Te
     return 0;
 }
 
-int model_quant_attach(ModelQuant *mq, StudentPolicy *p, const char *path)
+int model_quant_attach(ModelQuant *mq, StudentPolicy *p, const char *prefix, const char *path)
 {
+    size_t plen = strlen(prefix);
     if (!mq->int8) return 0;
     StudentQSite sites[STUDENT_INT8_MAX_SITES];
     int n_sites = student_int8_sites(p, sites, STUDENT_INT8_MAX_SITES), n = 0;
@@ -179,10 +180,13 @@ int model_quant_attach(ModelQuant *mq, StudentPolicy *p, const char *path)
                            mq->names[i]);
             break;
         }
-        if (mq->weight_only[i]) continue;
+        if (mq->weight_only[i] || strncmp(mq->names[i], prefix, plen)) continue;
         /* a quantised tensor the engine does not run (a newer quantiser?) keeps its dequantised fp32 weights */
         for (int s = 0; s < n_sites; s++)
-            if (!strcmp(sites[s].name, mq->names[i])) w[n++] = mq->w[i];
+            if (!strcmp(sites[s].name, mq->names[i] + plen)) {
+                w[n] = mq->w[i];
+                w[n++].name = sites[s].name;
+            }
     }
     if (!rc && (rc = student_int8_attach(p, w, n))) rc = mvla_fail(rc, "%s: %s", path, mvla_error_message());
     free(w);

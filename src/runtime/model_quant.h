@@ -21,7 +21,8 @@
  * Every other parameter is F32 as in an fp32 file; batch norm stays unfolded (the stored int8 weights
  * are the unfolded convs', quantised per output channel, so folding only rescales T_scale).
  * Opening loads the dequantised weights into the policy (its fp32 forward still works) and attaches
- * the int8 engine, which then runs every eval-mode forward. */
+ * the int8 engine, which then runs every eval-mode forward. In an ensemble file (model_file.h) the
+ * names are the stored, prefixed ones ("members.1.encoder.blocks.0.project.weight"). */
 #ifndef MVLA_MODEL_QUANT_H
 #define MVLA_MODEL_QUANT_H
 
@@ -48,8 +49,10 @@ int model_quant_parse(ModelQuant *mq, const json_t *q, const char *path);
 /* Loads parameter pr (its fp32 tensor) from st: dequantised when it is one of mq's tensors, checked
  * and kept for attaching; F32 otherwise (an int8 file's other tensors must be F32). */
 int model_quant_load(ModelQuant *mq, const SafeTensors *st, const char *name, Tensor *dst, const char *path);
-/* After every parameter is loaded and batch norm folded: attaches the int8 engine (int8 files only). */
-int model_quant_attach(ModelQuant *mq, StudentPolicy *p, const char *path);
+/* After every parameter (of every member) is loaded and batch norm folded: attaches the int8 engine
+ * (int8 files only) to p, with the listed tensors whose names start with prefix (an ensemble member's
+ * "members.<i>.", else ""), the prefix removed. */
+int model_quant_attach(ModelQuant *mq, StudentPolicy *p, const char *prefix, const char *path);
 void model_quant_free(ModelQuant *mq);
 
 #endif

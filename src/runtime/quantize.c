@@ -8,6 +8,7 @@
 #include "io/safetensors.h"
 #include "runtime/model_file.h"
 #include "runtime/model_quant.h"
+#include "runtime/model_runner.h"
 
 #include <jansson.h>
 #include <math.h>
@@ -146,13 +147,21 @@ static void quantize_rows(const float *w, int rows, long cols, int8_t *q, float 
     }
 }
 
+/* A stored tensor name without an ensemble member's "members.<i>." prefix. */
+static const char *member_local_name(const char *name)
+{
+    int end = 0;
+    if (sscanf(name, "members.%*d.%n", &end) == 0 && end > 0) return name + end;
+    return name;
+}
+
 /* A large fp32 matrix stored as int8 (dequantised at open): a 2-D ".weight" of at least 4096 values,
  * not the output layer (the actions themselves). */
 static int weight_only_candidate(const StTensor *t)
 {
     size_t len = strlen(t->name);
     return t->dtype == ST_F32 && t->ndim == 2 && t->numel >= 4096 && len > 7 && !strcmp(t->name + len - 7, ".weight") &&
-           strcmp(t->name, "out.weight") != 0;
+           strcmp(member_local_name(t->name), "out.weight") != 0;
 }
 
 /* t as I8 + t_scale, and (act non-NULL: a site) its input's scale and zero point. */
@@ -258,6 +267,43 @@ static long file_size(const char *path)
     return stat(path, &s) == 0 ? (long)s.st_size : -1;
 }
 
+/* Calibrates one policy (an ensemble's member `member` of n) on segs: its sites' reports, named as
+ * stored, go to site[0..*n_sites-1]. */
+static int calibrate(StudentPolicy *p, int member, int n, const char *default_instruction, const CalibSegment *segs,
+                     int n_segs, const QuantizeOptions *o, QuantSiteReport *site, int *n_sites, long *done, long total)
+{
+    Calib *c = calloc(1, sizeof *c);
+    if (!c) return mvla_fail(MVLA_ERR_NOMEM, "quantize: out of memory");
+    int rc = student_int8_attach(p, NULL, 0); /* the fp32 engine: every site observable */
+    StudentQSite sites[STUDENT_INT8_MAX_SITES];
+    if (!rc) {
+        c->n = *n_sites = student_int8_sites(p, sites, STUDENT_INT8_MAX_SITES);
+        for (int s = 0; s < c->n; s++) c->min[s] = INFINITY, c->max[s] = -INFINITY;
+        if (o->method == CALIB_PERCENTILE && !(c->hist = calloc((size_t)c->n * CALIB_BINS, sizeof *c->hist)))
+            rc = mvla_fail(MVLA_ERR_NOMEM, "quantize: out of memory");
+        student_int8_set_observer(p, observe, c);
+    }
+    for (c->pass = 0; !rc && c->pass < (o->method == CALIB_PERCENTILE ? 2 : 1); c->pass++)
+        rc = run_segments(p, default_instruction, segs, n_segs, o, done, total);
+    for (int s = 0; !rc && s < *n_sites; s++) {
+        QuantSiteReport *q = &site[s];
+        double lo, hi;
+        keep_range(c, s, o, &lo, &hi);
+        if (n > 1) snprintf(q->name, sizeof q->name, "members.%d.%s", member, sites[s].name);
+        else snprintf(q->name, sizeof q->name, "%s", sites[s].name);
+        q->count = c->count[s];
+        q->min = c->count[s] ? (float)c->min[s] : 0, q->max = c->count[s] ? (float)c->max[s] : 0;
+        q->lo = (float)lo, q->hi = (float)hi;
+        q->scale = (float)((hi - lo) / 255.0);
+        long z = lrint(-lo / q->scale);
+        q->zero = z < 0 ? 0 : z > 255 ? 255 : (int)z;
+    }
+    free(c->hist);
+    free(c);
+    student_int8_detach(p);
+    return rc;
+}
+
 int model_quantize(const char *model_path, const char *out_path, const CalibSegment *segs, int n_segs,
                    const QuantizeOptions *opt, QuantizeReport *out)
 {
@@ -266,53 +312,37 @@ int model_quantize(const char *model_path, const char *out_path, const CalibSegm
     else quantize_options_default(&o);
     if (o.method == CALIB_PERCENTILE && !(o.percentile > 50 && o.percentile <= 100))
         return mvla_fail(MVLA_ERR_ARG, "quantize: percentile %g: expected a value in (50, 100]", o.percentile);
-    QuantizeReport rep, *r = out ? out : &rep;
+    QuantizeReport *r = out ? out : malloc(sizeof *r);
+    if (!r) return mvla_fail(MVLA_ERR_NOMEM, "quantize: out of memory");
     memset(r, 0, sizeof *r);
     ModelFile m;
     int rc = model_open(&m, model_path);
-    if (rc) return rc;
-    Calib *c = calloc(1, sizeof *c);
-    if (!c) rc = mvla_fail(MVLA_ERR_NOMEM, "quantize: out of memory");
-    else if (m.clip) rc = mvla_fail(MVLA_ERR_UNSUPPORTED, "quantize: %s is a CLIP head's model file: int8 covers the "
-                                    "student policy", model_path);
+    if (rc) {
+        if (r != out) free(r);
+        return rc;
+    }
+    if (m.clip) rc = mvla_fail(MVLA_ERR_UNSUPPORTED, "quantize: %s is a CLIP head's model file: int8 covers the "
+                               "student policy", model_path);
     else if (m.policy.int8) rc = mvla_fail(MVLA_ERR_ARG, "quantize: %s is already quantised", model_path);
     if (!rc) rc = check_segments(&m, segs, n_segs, model_path, &r->frames);
-    if (!rc) rc = student_int8_attach(&m.policy, NULL, 0); /* the fp32 engine: every site observable */
-    StudentQSite sites[STUDENT_INT8_MAX_SITES];
-    if (!rc) {
-        c->n = r->n_sites = student_int8_sites(&m.policy, sites, STUDENT_INT8_MAX_SITES);
-        for (int s = 0; s < c->n; s++) c->min[s] = INFINITY, c->max[s] = -INFINITY;
-        if (o.method == CALIB_PERCENTILE && !(c->hist = calloc((size_t)c->n * CALIB_BINS, sizeof *c->hist)))
-            rc = mvla_fail(MVLA_ERR_NOMEM, "quantize: out of memory");
-        student_int8_set_observer(&m.policy, observe, c);
+    long done = 0, total = r->frames * (o.method == CALIB_PERCENTILE ? 2 : 1) * m.n_members;
+    for (int i = 0; !rc && i < m.n_members; i++) { /* the same frames for every member */
+        int n_sites = 0;
+        rc = calibrate(model_file_member(&m, i), i, m.n_members, m.instruction, segs, n_segs, &o,
+                       r->site + r->n_sites, &n_sites, &done, total);
+        r->n_sites += n_sites;
     }
-    long done = 0, total = r->frames * (o.method == CALIB_PERCENTILE ? 2 : 1);
-    for (c->pass = 0; !rc && c->pass < (o.method == CALIB_PERCENTILE ? 2 : 1); c->pass++)
-        rc = run_segments(&m.policy, m.instruction, segs, n_segs, &o, &done, total);
-    for (int s = 0; !rc && s < r->n_sites; s++) {
-        QuantSiteReport *q = &r->site[s];
-        double lo, hi;
-        keep_range(c, s, &o, &lo, &hi);
-        snprintf(q->name, sizeof q->name, "%s", sites[s].name);
-        q->count = c->count[s];
-        q->min = c->count[s] ? (float)c->min[s] : 0, q->max = c->count[s] ? (float)c->max[s] : 0;
-        q->lo = (float)lo, q->hi = (float)hi;
-        q->scale = (float)((hi - lo) / 255.0);
-        long z = lrint(-lo / q->scale);
-        q->zero = z < 0 ? 0 : z > 255 ? 255 : (int)z;
-    }
-    if (c) free(c->hist);
-    free(c);
-    student_int8_detach(&m.policy);
     if (!rc) rc = write_file(model_path, out_path, r, n_segs, &o);
     model_file_free(&m);
-    if (rc) return rc;
-    r->bytes_in = file_size(model_path), r->bytes_out = file_size(out_path);
-    QuantCompare cmp;
-    if ((rc = quantize_compare(model_path, out_path, segs, n_segs, 0, &cmp)))
-        return mvla_fail(rc, "quantize: the written file %s does not run: %s", out_path, mvla_error_message());
-    r->max_diff = cmp.max_diff, r->mean_diff = cmp.mean_diff;
-    return 0;
+    if (!rc) {
+        r->bytes_in = file_size(model_path), r->bytes_out = file_size(out_path);
+        QuantCompare cmp;
+        if ((rc = quantize_compare(model_path, out_path, segs, n_segs, 0, &cmp)))
+            rc = mvla_fail(rc, "quantize: the written file %s does not run: %s", out_path, mvla_error_message());
+        r->max_diff = cmp.max_diff, r->mean_diff = cmp.mean_diff;
+    }
+    if (r != out) free(r);
+    return rc;
 }
 
 /* ---- calibration data ---- */
@@ -364,7 +394,11 @@ int quantize_compare(const char *model_a, const char *model_b, const CalibSegmen
                        a.clip ? model_a : model_b);
     if (!rc) rc = check_segments(&a, segs, n_segs, model_a, &frames);
     if (!rc) rc = check_segments(&b, segs, n_segs, model_b, &frames);
-    StudentRunner *ra = rc ? NULL : student_runner_new(&a.policy), *rb = rc ? NULL : student_runner_new(&b.policy);
+    if (!rc && a.n_members != b.n_members)
+        rc = mvla_fail(MVLA_ERR_ARG, "quantize: %s has %d members, %s %d: expected the same model", model_a,
+                       a.n_members, model_b, b.n_members);
+    /* as they run: an ensemble's mean action */
+    ModelRunner *ra = rc ? NULL : model_runner_new(&a), *rb = rc ? NULL : model_runner_new(&b);
     if (!rc && (!ra || !rb)) rc = mvla_fail(MVLA_ERR_NOMEM, "quantize: out of memory");
     size_t fb = (size_t)a.policy.cfg.encoder.input_width * a.policy.cfg.encoder.input_height * 3;
     double sum_d = 0, sum_a[3] = {0}, sum_b[3] = {0}, sum_out = 0;
@@ -373,12 +407,12 @@ int quantize_compare(const char *model_a, const char *model_b, const CalibSegmen
     for (int s = 0; s < n_segs && !rc; s++) {
         const CalibSegment *g = &segs[s];
         const char *text = g->instruction && *g->instruction ? g->instruction : NULL;
-        rc = student_runner_set_instruction(ra, text ? text : a.instruction);
-        if (!rc) rc = student_runner_set_instruction(rb, text ? text : b.instruction);
+        rc = model_runner_set_instruction(ra, text ? text : a.instruction);
+        if (!rc) rc = model_runner_set_instruction(rb, text ? text : b.instruction);
         for (int t = first; t < g->n && !rc; t++) {
             float pa[3], pb[3];
-            rc = student_runner_step_rgb(ra, g->frames + (size_t)t * fb, pa, NULL);
-            if (!rc) rc = student_runner_step_rgb(rb, g->frames + (size_t)t * fb, pb, NULL);
+            rc = model_runner_step_rgb(ra, g->frames + (size_t)t * fb, pa, NULL);
+            if (!rc) rc = model_runner_step_rgb(rb, g->frames + (size_t)t * fb, pb, NULL);
             for (int j = 0; j < 3 && !rc; j++) {
                 double d = fabs((double)pb[j] - pa[j]);
                 sum_d += d, n_diff++;
@@ -393,13 +427,15 @@ int quantize_compare(const char *model_a, const char *model_b, const CalibSegmen
             n_steps++;
             n_same += pa[0] == pb[0] && pa[1] == pb[1] && pa[2] == pb[2];
             n_same_key += action_nearest_key(pa, ACTION_VALUE) == action_nearest_key(pb, ACTION_VALUE);
-            const float *oa = student_runner_output(ra), *ob = student_runner_output(rb);
-            for (int j = 0; j < n_head; j++) sum_out += fabs((double)ob[j] - oa[j]);
-            n_out += n_head;
+            for (int i = 0; i < a.n_members; i++) {
+                const float *oa = model_runner_output(ra, i), *ob = model_runner_output(rb, i);
+                for (int j = 0; j < n_head; j++) sum_out += fabs((double)ob[j] - oa[j]);
+                n_out += n_head;
+            }
         }
     }
-    student_runner_free(ra);
-    student_runner_free(rb);
+    model_runner_free(ra);
+    model_runner_free(rb);
     model_file_free(&a);
     model_file_free(&b);
     if (rc) return rc;

@@ -22,12 +22,17 @@
  * but the output layer's, and "quantization" describes the rest (method, percentile, frames, the calibration
  * data's names, the source file's SHA-256). It is written atomically, then opened again and run
  * beside the fp32 model over the calibration frames: the report gives the largest and mean action
- * difference. */
+ * difference.
+ *
+ * An ensemble model file (model_file.h) is quantised member by member on the same calibration frames
+ * (each member's own activation ranges), into an int8 ensemble file; comparisons step both files as
+ * they run (the members' mean action). */
 #ifndef MVLA_QUANTIZE_H
 #define MVLA_QUANTIZE_H
 
 #include "data/cache.h"
 #include "models/policy_int8.h"
+#include "runtime/model_file.h"
 
 typedef enum { CALIB_PERCENTILE = 0, CALIB_MAX } CalibMethod;
 
@@ -62,8 +67,8 @@ typedef struct {
 } QuantSiteReport;
 
 typedef struct {
-    int n_sites;
-    QuantSiteReport site[STUDENT_INT8_MAX_SITES];
+    int n_sites;                       /* an ensemble's: every member's, named as stored ("members.1.") */
+    QuantSiteReport site[MODEL_MAX_MEMBERS * STUDENT_INT8_MAX_SITES];
     long frames;                       /* calibration frames */
     long bytes_in, bytes_out;          /* file sizes */
     double max_diff, mean_diff;        /* |int8 - fp32| action, raw units, over the calibration frames */

@@ -1,4 +1,4 @@
-/* Offline evaluation (see evaluate.h): episodes from the frame cache through a StudentRunner, metrics per
+/* Offline evaluation (see evaluate.h): episodes from the frame cache through the model's runner, metrics per
  * scenario, side and kind (core/variant), the swapped-instruction test, leakage checks, JSON and table output. */
 #include "train/evaluate.h"
 
@@ -10,7 +10,10 @@
 #include "data/dataset.h"
 #include "data/split.h"
 #include "io/episode.h"
+#include "io/safetensors.h"
 #include "models/policy_model.h"
+#include "runtime/model_file.h"
+#include "runtime/model_runner.h"
 #include "train/model_meta.h"
 #include "train/strbuf.h"
 
@@ -160,17 +163,156 @@ static int list_from_folder(Episodes *e, const EvalOptions *o)
     return 0;
 }
 
+/* ---- the model ---- */
+
+/* A training checkpoint (PolicyModel, its metadata in "mvla.metadata") or a model file (ModelFile:
+ * one policy or an ensemble, stepped through a ModelRunner: the members' mean). */
+typedef struct {
+    int is_file;
+    PolicyModel pm;
+    PolicyRunner *prun;
+    ModelFile mf;
+    ModelRunner *mrun;
+} EvalModel;
+
+static void eval_model_free(EvalModel *m)
+{
+    policy_runner_free(m->prun);
+    model_runner_free(m->mrun);
+    if (m->is_file) model_file_free(&m->mf);
+    else policy_model_free(&m->pm);
+    memset(m, 0, sizeof *m);
+}
+
+static const StudentConfig *eval_model_config(const EvalModel *m)
+{
+    if (!m->is_file) return policy_model_config(&m->pm);
+    return m->mf.clip ? &m->mf.clip->act.cfg : &m->mf.policy.cfg;
+}
+
+static long eval_model_params(EvalModel *m)
+{
+    if (!m->is_file) return policy_model_param_count(&m->pm);
+    if (m->mf.clip) return clip_policy_param_count(m->mf.clip);
+    long n = 0;
+    for (int i = 0; i < m->mf.n_members; i++) n += student_param_count(model_file_member(&m->mf, i));
+    return n;
+}
+
+static int cmp_str(const void *a, const void *b) { return strcmp(*(char *const *)a, *(char *const *)b); }
+
+/* Adds the hashes of a "train_episodes" array (if any) to meta's training episodes. */
+static int add_train_hashes(ModelMeta *meta, json_t *list, const char *path)
+{
+    if (!json_is_array(list)) return 0;
+    size_t n = json_array_size(list);
+    char **h = realloc(meta->train_hashes, sizeof(char *) * ((size_t)meta->n_train + n + 1));
+    if (!h) return mvla_fail(MVLA_ERR_NOMEM, "%s: out of memory", path);
+    meta->train_hashes = h;
+    for (size_t i = 0; i < n; i++) {
+        const char *v = json_string_value(json_array_get(list, i));
+        if (!v) return mvla_fail(MVLA_ERR_FORMAT, "%s: provenance train_episodes[%zu]: expected a string", path, i);
+        if (!(h[meta->n_train] = strdup(v))) return mvla_fail(MVLA_ERR_NOMEM, "%s: out of memory", path);
+        meta->n_train++;
+    }
+    meta->has_provenance = 1;
+    return 0;
+}
+
+/* What a model file records of a checkpoint's metadata: its preprocessing, language and instruction
+ * override, and its provenance's training episodes (an ensemble's: every member's). The instruction
+ * mapping file is not recorded (--instructions gives it), nor skip_start (the trainer's default, 1). */
+static int model_file_meta(ModelMeta *meta, const ModelFile *mf, const char *meta_text, const char *path)
+{
+    memset(meta, 0, sizeof *meta);
+    meta->pre = mf->pre;
+    snprintf(meta->lang, sizeof meta->lang, "%s", mf->lang[0] ? mf->lang : "en");
+    meta->skip_start = 1;
+    meta->fold = -1;
+    meta->epoch = -1;
+    if (mf->instruction && mf->instruction[0] && !(meta->instruction = strdup(mf->instruction)))
+        return mvla_fail(MVLA_ERR_NOMEM, "%s: out of memory", path);
+    json_t *root = json_loads(meta_text ? meta_text : "", 0, NULL), *pv = json_object_get(root, "provenance");
+    json_t *fold = json_object_get(pv, "fold"), *members = json_object_get(pv, "members");
+    if (json_is_integer(fold)) meta->fold = (int)json_integer_value(fold);
+    int rc = add_train_hashes(meta, json_object_get(pv, "train_episodes"), path);
+    for (size_t i = 0; !rc && i < json_array_size(members); i++)
+        rc = add_train_hashes(meta, json_object_get(json_array_get(members, i), "train_episodes"), path);
+    const char *manifest = json_string_value(json_object_get(pv, "manifest"));
+    if (!rc && manifest && !(meta->manifest = strdup(manifest))) rc = mvla_fail(MVLA_ERR_NOMEM, "%s: out of memory", path);
+    json_decref(root);
+    if (meta->n_train) qsort(meta->train_hashes, (size_t)meta->n_train, sizeof(char *), cmp_str);
+    return rc;
+}
+
+/* 0 for a checkpoint, and for an unreadable file (the loader then says why). */
+int eval_is_model_file(const char *path)
+{
+    SafeTensors *st = NULL;
+    if (st_open(&st, path)) {
+        mvla_error_clear();
+        return 0;
+    }
+    int yes = st_metadata(st, MODEL_META_KEY) != NULL;
+    st_close(st);
+    return yes;
+}
+
+/* Opens either form and reads its metadata. */
+static int eval_model_open(EvalModel *m, ModelMeta *meta, const char *path)
+{
+    memset(m, 0, sizeof *m);
+    memset(meta, 0, sizeof *meta);
+    if (!eval_is_model_file(path)) {
+        int rc = policy_model_load(&m->pm, path);
+        if (rc) return rc;
+        if ((rc = model_meta_read(meta, path, policy_model_config(&m->pm)))) eval_model_free(m);
+        return rc;
+    }
+    m->is_file = 1;
+    int rc = model_open(&m->mf, path);
+    if (rc) {
+        memset(m, 0, sizeof *m);
+        return rc;
+    }
+    SafeTensors *st = NULL;
+    if (!(rc = st_open(&st, path))) rc = model_file_meta(meta, &m->mf, st_metadata(st, MODEL_META_KEY), path);
+    st_close(st);
+    if (rc) {
+        model_meta_free(meta);
+        eval_model_free(m);
+    }
+    return rc;
+}
+
+static int eval_model_runner(EvalModel *m)
+{
+    if (m->is_file) return (m->mrun = model_runner_new(&m->mf)) ? 0 : MVLA_ERR_NOMEM;
+    return (m->prun = policy_runner_new(&m->pm)) ? 0 : MVLA_ERR_NOMEM;
+}
+
 /* ---- one episode ---- */
 
 /* Steps the runner over every frame of episode ci with instruction text; actions [T, 3]. */
 /* From frame `first` on, as the robot sees them: with skip_start frame 0 is not replayed at all. */
-static int replay(PolicyRunner *run, const FrameCache *c, int ci, int first, const char *text, float *actions)
+static int replay(EvalModel *m, const FrameCache *c, int ci, int first, const char *text, float *actions)
 {
-    int rc = policy_runner_set_instruction(run, text);
+    int rc = m->is_file ? model_runner_set_instruction(m->mrun, text) : policy_runner_set_instruction(m->prun, text);
     const CacheEpisode *ep = cache_episode(c, ci);
-    for (int t = first; !rc && t < ep->num_frames; t++)
-        rc = policy_runner_step_rgb(run, cache_frame(c, ci, t), actions + 3 * t, NULL);
+    for (int t = first; !rc && t < ep->num_frames; t++) {
+        const uint8_t *rgb = cache_frame(c, ci, t);
+        rc = m->is_file ? model_runner_step_rgb(m->mrun, rgb, actions + 3 * t, NULL)
+                        : policy_runner_step_rgb(m->prun, rgb, actions + 3 * t, NULL);
+    }
     return rc;
+}
+
+/* A model file's default frame cache and JSON: MODEL minus ".safetensors" + suffix. */
+void eval_model_file_sibling(const char *model, const char *suffix, char *buf, size_t n)
+{
+    size_t len = strlen(model), ext = strlen(".safetensors");
+    if (len > ext && !strcmp(model + len - ext, ".safetensors")) len -= ext;
+    snprintf(buf, n, "%.*s%s", (int)len, model, suffix);
 }
 
 int eval_run(const EvalOptions *o, EvalReport *r)
@@ -184,25 +326,20 @@ int eval_run(const EvalOptions *o, EvalReport *r)
         return mvla_fail(MVLA_ERR_ARG, "eval: split \"%s\" needs a manifest (without one every episode of the folder "
                          "is evaluated)", split);
     double t0 = time_now();
-    PolicyModel p; /* the student or a CLIP head (with its backbone) */
-    int rc = policy_model_load(&p, o->checkpoint);
-    if (rc) return rc;
-    const StudentConfig *pcfg = policy_model_config(&p);
+    EvalModel p; /* the student or a CLIP head (with its backbone), or a model file */
     ModelMeta meta;
+    int rc = eval_model_open(&p, &meta, o->checkpoint);
+    if (rc) return rc;
+    const StudentConfig *pcfg = eval_model_config(&p);
     Episodes eps;
     memset(&eps, 0, sizeof eps);
     FrameCache *cache = NULL;
-    PolicyRunner *run = NULL;
     float *pred = NULL, *pred2 = NULL;
     AccList scen = {0}, sides = {0}, kinds = {0};
     MetricsAccum all;
     InstrTestAccum all_it;
     metrics_init(&all);
     instr_test_init(&all_it);
-    if ((rc = model_meta_read(&meta, o->checkpoint, pcfg))) {
-        policy_model_free(&p);
-        return rc;
-    }
     int fold = o->fold >= 0 ? o->fold : meta.fold;
     rc = o->manifest ? list_from_manifest(&eps, &opt, fold) : list_from_folder(&eps, &opt);
     /* leakage: nothing the model was trained on may be scored (unless the training split is asked for) */
@@ -214,7 +351,11 @@ int eval_run(const EvalOptions *o, EvalReport *r)
     char cache_buf[4096];
     if (!rc) {
         const char *cpath = o->cache_path;
-        if (!cpath) {
+        if (!cpath && p.is_file) { /* no run folder: beside the model file */
+            eval_model_file_sibling(o->checkpoint, o->manifest ? ".frames.cache" : ".eval_frames.cache", cache_buf,
+                                    sizeof cache_buf);
+            cpath = cache_buf;
+        } else if (!cpath) {
             char dir[4000];
             eval_run_dir(o->checkpoint, dir, sizeof dir);
             snprintf(cache_buf, sizeof cache_buf, "%s/%s", dir, o->manifest ? "frames.cache" : "eval_frames.cache");
@@ -246,13 +387,13 @@ int eval_run(const EvalOptions *o, EvalReport *r)
     }
     if (!rc && (!(pred = malloc(sizeof(float) * 3 * (size_t)max_t)) || !(pred2 = malloc(sizeof(float) * 3 * (size_t)max_t))))
         rc = mvla_fail(MVLA_ERR_NOMEM, "eval: out of memory");
-    if (!rc && !(run = policy_runner_new(&p))) rc = MVLA_ERR_NOMEM;
+    if (!rc) rc = eval_model_runner(&p);
     float kv = (float)pcfg->action.key_value;
     int first = meta.skip_start ? 1 : 0;
     for (int i = 0; !rc && i < eps.n_eval; i++) {
         int ci = cache_find(cache, eps.eval_files[i]);
         const CacheEpisode *ep = cache_episode(cache, ci);
-        if ((rc = replay(run, cache, ci, first, ep->instruction, pred))) break;
+        if ((rc = replay(&p, cache, ci, first, ep->instruction, pred))) break;
         char *swapped = NULL;
         int test_it = o->instruction_test;
         if (test_it) {
@@ -261,7 +402,7 @@ int eval_run(const EvalOptions *o, EvalReport *r)
                 break;
             }
             test_it = strcmp(swapped, ep->instruction) != 0; /* no side named: nothing to swap */
-            if (test_it) rc = replay(run, cache, ci, first, swapped, pred2);
+            if (test_it) rc = replay(&p, cache, ci, first, swapped, pred2);
             free(swapped);
             if (rc) break;
         }
@@ -290,10 +431,14 @@ int eval_run(const EvalOptions *o, EvalReport *r)
         metrics_finish(&all, &r->overall);
         instr_test_finish(&all_it, &r->instr);
         r->frames = all.n;
-        r->parameters = policy_model_param_count(&p);
+        r->parameters = eval_model_params(&p);
+        r->members = p.is_file && !p.mf.clip ? p.mf.n_members : 1;
         r->fold = fold;
         r->checkpoint = strdup(o->checkpoint);
-        r->model_name = strdup(pcfg->name);
+        char name[STUDENT_NAME_MAX + 16];
+        if (r->members > 1) snprintf(name, sizeof name, "%s x%d", pcfg->name, r->members);
+        else snprintf(name, sizeof name, "%s", pcfg->name);
+        r->model_name = strdup(name);
         r->data_dir = strdup(o->data_dir);
         r->manifest = o->manifest ? strdup(o->manifest) : NULL;
         r->split = strdup(o->manifest ? split : "folder");
@@ -309,11 +454,10 @@ int eval_run(const EvalOptions *o, EvalReport *r)
     free(kinds.a);
     free(pred);
     free(pred2);
-    policy_runner_free(run);
     cache_close(cache);
     episodes_free(&eps);
     model_meta_free(&meta);
-    policy_model_free(&p);
+    eval_model_free(&p);
     if (rc) eval_report_free(r);
     return rc;
 }
@@ -354,6 +498,7 @@ json_t *eval_report_json(const EvalReport *r)
     json_object_set_new(o, "episodes", json_integer(r->episodes));
     json_object_set_new(o, "frames", json_integer(r->frames));
     json_object_set_new(o, "parameters", json_integer(r->parameters));
+    if (r->members > 1) json_object_set_new(o, "members", json_integer(r->members));
     json_object_set_new(o, "units", json_string("raw (m/s, rad/s)"));
     json_object_set_new(o, "overall", action_metrics_json(&r->overall));
     json_object_set_new(o, "instruction_test", instr_test_json(&r->instr));

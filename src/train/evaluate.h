@@ -13,7 +13,15 @@
  *
  * Leakage checks: the manifest is loaded with split_load (refuses overlapping sets and changed files),
  * and any evaluated episode whose content hash is among the model's training episodes (model_meta.h)
- * is refused, unless the split asked for is "train". */
+ * is refused, unless the split asked for is "train".
+ *
+ * The model is a training checkpoint or a model file (runtime/model_file.h: `mvla export`, one policy
+ * or an ensemble, fp32 or int8). A model file has no run folder: the frame cache defaults to MODEL
+ * minus ".safetensors" + ".frames.cache" (".eval_frames.cache" without a manifest); its provenance's
+ * training episodes (an ensemble's: every member's) drive the leakage check, which is skipped when it
+ * names none; skip_start is taken as the trainer's default (frame 0 not scored) and the instruction
+ * mapping file is not recorded (give --instructions). An ensemble is scored on the members' mean
+ * action, exactly as it steps at run time (runtime/model_runner.h). */
 #ifndef MVLA_EVALUATE_H
 #define MVLA_EVALUATE_H
 
@@ -24,7 +32,7 @@
 typedef void (*EvalProgressFn)(void *ctx, int episodes_done, int episodes_total);
 
 typedef struct {
-    const char *checkpoint;   /* model file */
+    const char *checkpoint;   /* training checkpoint or model file */
     const char *data_dir;     /* episode folder */
     const char *manifest;     /* split manifest, or NULL: every usable episode of data_dir */
     const char *split;        /* "test" (default), "val" or "train" (with a manifest) */
@@ -56,7 +64,8 @@ typedef struct {
     InstrTestResult instr;        /* frames = 0 when the test did not run */
     int n_scenarios, n_sides, n_kinds;
     EvalGroup *scenarios, *sides, *kinds; /* sorted by name; kinds: "core" / "variant" from the file names */
-    long parameters;
+    long parameters;          /* every member's, for an ensemble */
+    int members;              /* an ensemble's size, else 1 */
     double seconds;
 } EvalReport;
 
@@ -71,5 +80,9 @@ char *eval_report_table(const EvalReport *r);
 /* The run folder of a checkpoint ".../RUN/checkpoints/NAME.safetensors" -> ".../RUN" into buf; else the
  * checkpoint's directory. */
 void eval_run_dir(const char *checkpoint, char *buf, size_t n);
+/* A model file's sibling path: model minus ".safetensors" (when it ends so) + suffix, into buf. */
+void eval_model_file_sibling(const char *model, const char *suffix, char *buf, size_t n);
+/* 1 when path opens as a model file (`mvla export`), not a training checkpoint. */
+int eval_is_model_file(const char *path);
 
 #endif

@@ -77,6 +77,18 @@ static const char *base_name(const char *p)
     return s;
 }
 
+/* An ensemble's folder (train/ensemble_run.h): its run.json says so. */
+static int is_ensemble_dir(const char *runs_dir, const char *name)
+{
+    char path[4096];
+    snprintf(path, sizeof path, "%s/%s/run.json", runs_dir, name);
+    json_t *o = json_load_file(path, 0, NULL);
+    const char *f = json_string_value(json_object_get(o, "format"));
+    int yes = f && strcmp(f, "mvla-ensemble") == 0;
+    json_decref(o);
+    return yes;
+}
+
 /* One run folder into r. */
 static int read_run(LeaderboardRow *r, const char *runs_dir, const char *name)
 {
@@ -96,8 +108,8 @@ static int read_run(LeaderboardRow *r, const char *runs_dir, const char *name)
     r->model = strdup(cfg.policy.name);
 
     snprintf(path, sizeof path, "%s/%s/metrics.jsonl", runs_dir, name);
-    if ((rc = run_curves_read(&r->curves, path))) return rc;
-    r->epochs = r->curves.n;
+    if (is_file(path) && (rc = run_curves_read(&r->curves, path))) return rc;
+    r->epochs = is_file(path) ? r->curves.n : -1; /* an ensemble's folder has no curves of its own */
     /* the best epoch: lowest val MAE (the first of equals), else the last epoch */
     int best = r->curves.n - 1;
     for (int i = 0; i < r->curves.n; i++)
@@ -190,7 +202,7 @@ int leaderboard_scan(Leaderboard *lb, const char *runs_dir)
         char a[4096], b[4096];
         snprintf(a, sizeof a, "%s/%s/config.json", runs_dir, e->d_name);
         snprintf(b, sizeof b, "%s/%s/metrics.jsonl", runs_dir, e->d_name);
-        if (!is_file(a) || !is_file(b)) continue;
+        if (!is_file(a) || (!is_file(b) && !is_ensemble_dir(runs_dir, e->d_name))) continue;
         char **bigger = realloc(names, sizeof(char *) * (size_t)(n + 1));
         if (!bigger || !(bigger[n] = strdup(e->d_name))) {
             if (bigger) names = bigger;
@@ -279,7 +291,7 @@ static void row_cells(StrBuf *b, const Leaderboard *lb, int i, int html)
         case 3: cell_pct(b, r->key_match); break;
         case 4: cell_num(b, r->val_loss, "%.4f"); break;
         case 5: cell_num(b, r->train_loss, "%.4f"); break;
-        case 6: strbuf_printf(b, "%d", r->epochs); break;
+        case 6: cell_long(b, r->epochs); break;
         case 7: cell_bytes(b, r->model_bytes); break;
         case 8: cell_long(b, r->parameters); break;
         case 9: html ? strbuf_xml(b, r->dataset) : md_text(b, r->dataset); break;
@@ -338,8 +350,13 @@ char *leaderboard_html(const Leaderboard *lb)
         strbuf_xml(&b, r->dir);
         strbuf_puts(&b, "</h2>\n<p>policy ");
         strbuf_xml(&b, r->model);
-        strbuf_printf(&b, ", best epoch %d of %d, best val MAE ", r->best_epoch, r->epochs);
-        cell_num(&b, r->val_mae, "%.4f");
+        if (r->epochs >= 0) {
+            strbuf_printf(&b, ", best epoch %d of %d, best val MAE ", r->best_epoch, r->epochs);
+            cell_num(&b, r->val_mae, "%.4f");
+        } else {
+            strbuf_puts(&b, ", ");
+            strbuf_xml(&b, r->features);
+        }
         strbuf_puts(&b, "</p>\n");
         char *svg = run_curves_svg(&r->curves, NULL);
         if (svg) strbuf_puts(&b, svg);

@@ -1,5 +1,5 @@
 /* The leaderboard: every run folder directly under RUNS_DIR (config.json + metrics.jsonl, written by
- * `mvla train`) becomes a row, ranked by test MAE (eval.json from `mvla eval --json`, split "test"),
+ * `mvla train`; or config.json + an "mvla-ensemble" run.json, written by `mvla ensemble`) becomes a row, ranked by test MAE (eval.json from `mvla eval --json`, split "test"),
  * then by closed-loop success (sim_eval.json from `mvla sim eval`, "overall.success_rate"), then by the
  * best validation MAE, then by name; runs without a test MAE come after those with one.
  *
@@ -19,7 +19,7 @@ typedef struct {
     char *model;          /* the policy's name */
     double test_mae, key_match, instr_follow; /* NaN when eval.json is absent (or not on "test") */
     double val_loss, train_loss, val_mae;    /* at the best epoch (NaN if unknown) */
-    int epochs, best_epoch;
+    int epochs, best_epoch;                  /* epochs -1: no curves (an ensemble) */
     long parameters, model_bytes;            /* -1 if unknown */
     char *dataset, *features;
     double sim_success, sim_adherence;       /* NaN when sim_eval.json is absent */

@@ -1,0 +1,38 @@
+/* Steps an opened model file (runtime/model_file.h) frame by frame, whatever it holds: a CLIP head, one
+ * student policy, or an ensemble of students. An ensemble steps every member on the same preprocessed
+ * frame (each with its own runner: window, history, temporal ensembling) and returns the mean of the
+ * members' actions, and of their chunks, in raw units. This is the one place that averaging lives:
+ * the C API (api.c), the runtime Policy (model_policy.c) and `mvla eval` on a model file all step
+ * through it.
+ *
+ *   ModelRunner *r = model_runner_new(&mf);
+ *   model_runner_set_instruction(r, text);  model_runner_step_rgb(r, rgb, action, chunk);  ...
+ *   model_runner_free(r);
+ *
+ * Steps allocate nothing of their own (the scratch chunk is made by model_runner_new). */
+#ifndef MVLA_RUNTIME_MODEL_RUNNER_H
+#define MVLA_RUNTIME_MODEL_RUNNER_H
+
+#include "runtime/model_file.h"
+
+#include <stdint.h>
+
+typedef struct ModelRunner ModelRunner;
+
+/* A runner over mf (which must outlive it). NULL on failure (message set). */
+ModelRunner *model_runner_new(ModelFile *mf);
+void model_runner_free(ModelRunner *r);
+/* Sets the instruction (NULL: none) of every member and starts a new episode. */
+int model_runner_set_instruction(ModelRunner *r, const char *text);
+void model_runner_reset(ModelRunner *r);
+/* One preprocessed RGB frame (the model's input size) -> action[3] (raw units); chunk: NULL or K * 3
+ * floats. An ensemble's are the members' means. */
+int model_runner_step_rgb(ModelRunner *r, const uint8_t *rgb, float action[3], float *chunk);
+int model_runner_chunk(const ModelRunner *r); /* K */
+int model_runner_members(const ModelRunner *r);
+/* The last step's head output (chunk x out_dim, normalised values or logits) of member i. */
+const float *model_runner_output(const ModelRunner *r, int member);
+/* Summed over the members (an ensemble costs each member's time); steps counts the model's steps. */
+void model_runner_timing(const ModelRunner *r, double *encode_s, double *head_s, long *steps);
+
+#endif
