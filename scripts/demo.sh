@@ -1,35 +1,41 @@
 #!/usr/bin/env bash
 # make demo: mvla's main job on built-in data, on a fresh machine with nothing but the project.
-#   simulate 72 episodes like the original dataset, and a larger set -> check -> split 70/20/10
-#   -> train the default student on each (side by side, one core each; the best checkpoint by
-#   closed-loop success on the simulator's selection rollouts, seed 101) -> offline eval on the test
-#   splits -> closed-loop eval in the simulator -> export, int8, step benchmark -> leaderboard.
+#   simulate 72 episodes like the original dataset -> check -> split 70/20/10 -> train the default
+#   student on two seeds (side by side, one core each; each keeps the checkpoint with the best
+#   closed-loop success on the simulator's selection rollouts, seed 101) -> one ensemble model file
+#   of the two -> offline eval on the test split -> closed-loop eval in the simulator -> int8, step
+#   benchmark -> leaderboard.
 # Environment: MVLA_DEMO_OUT (default demo-out), MVLA_DEMO_STEPS (default 2400 optimiser steps per run),
-#              MVLA_DEMO_EPISODES (default 72), MVLA_DEMO_LARGE (default 500; 0: skip the larger set),
-#              MVLA_DEMO_ROLLOUTS (default 20 per scenario x side x distance cell: 480 rollouts).
+#              MVLA_DEMO_EPISODES (default 72), MVLA_DEMO_SEEDS (default "1 2": one run each, the
+#              ensemble's members), MVLA_DEMO_LARGE (default 0; e.g. 500: also one run on a larger set,
+#              about 9 min more), MVLA_DEMO_ROLLOUTS (default 20 per scenario x side x distance cell:
+#              480 rollouts).
 set -euo pipefail
 mvla=${1:-build/mvla}
 out=${MVLA_DEMO_OUT:-demo-out}
 steps=${MVLA_DEMO_STEPS:-2400}
 episodes=${MVLA_DEMO_EPISODES:-72}
-large=${MVLA_DEMO_LARGE:-500}
+seeds=${MVLA_DEMO_SEEDS:-1 2}
+large=${MVLA_DEMO_LARGE:-0}
 rollouts=${MVLA_DEMO_ROLLOUTS:-20}
 runs=$out/runs
 mkdir -p "$runs"
 step() { printf '\n== %s\n' "$*"; }
 
-# Datasets: name, folder, episode count. The large set's first episodes are the small set's.
-sets=("student-${episodes}ep")
+# Datasets: folder and episode count. The large set's first episodes are the small set's.
 dirs=("$out/episodes")
 counts=("$episodes")
-if [ "$large" -gt 0 ]; then
-  sets+=("student-${large}ep"); dirs+=("$out/episodes-$large"); counts+=("$large")
-fi
+if [ "$large" -gt 0 ]; then dirs+=("$out/episodes-$large"); counts+=("$large"); fi
+# Runs: name, dataset folder, seed.
+names=() data=() run_seeds=()
+for s in $seeds; do names+=("student-${episodes}ep-s$s"); data+=("${dirs[0]}"); run_seeds+=("$s"); done
+if [ "$large" -gt 0 ]; then names+=("student-${large}ep-s1"); data+=("${dirs[1]}"); run_seeds+=(1); fi
+members=()
+for s in $seeds; do members+=("$runs/student-${episodes}ep-s$s"); done
+ensemble=$runs/student-${episodes}ep-ensemble
 
 step "1/8 simulate ${counts[*]} expert episodes (mvla sim generate)"
-for i in "${!sets[@]}"; do
-  "$mvla" sim generate -o "${dirs[$i]}" -n "${counts[$i]}" --seed 1
-done
+for i in "${!dirs[@]}"; do "$mvla" sim generate -o "${dirs[$i]}" -n "${counts[$i]}" --seed 1; done
 
 step "2/8 check the datasets (mvla data check)"
 for d in "${dirs[@]}"; do "$mvla" data check "$d"; done
@@ -38,41 +44,60 @@ for d in "${dirs[@]}"; do "$mvla" data check "$d"; done
 step "3/8 split 70/20/10 by episode, stratified by scenario and side (mvla data split)"
 for d in "${dirs[@]}"; do "$mvla" data split "$d" -o "$d.split.json" --seed 1 | tail -1; done
 
-step "4/8 train the default student on each set, $steps steps, one core each, best checkpoint by closed-loop success (mvla train --select sim; builds the frame cache first)"
+step "4/8 train the default student: ${names[*]}; $steps steps, two at a time, one core each, best checkpoint by closed-loop success (mvla train --select sim; builds the frame cache first)"
 pids=()
-for i in "${!sets[@]}"; do
-  run=$runs/${sets[$i]}
+for i in "${!names[@]}"; do
+  while [ "$(jobs -rp | wc -l)" -ge 2 ]; do sleep 2; done
+  run=$runs/${names[$i]}
   rm -rf "$run"
-  train=("$mvla" --threads 1 train --data "${dirs[$i]}" --manifest "${dirs[$i]}.split.json" --out "$run"
-         --preset student --steps "$steps" --seed 1 --select sim)
+  train=("$mvla" --threads 1 train --data "${data[$i]}" --manifest "${data[$i]}.split.json" --out "$run"
+         --preset student --steps "$steps" --seed "${run_seeds[$i]}" --select sim)
   # The first run shows its progress; the others write theirs to OUT/<run>.log.
-  if [ "$i" -eq 0 ]; then "${train[@]}" & else "${train[@]}" > "$out/${sets[$i]}.log" 2>&1 & fi
+  if [ "$i" -eq 0 ]; then "${train[@]}" & else "${train[@]}" > "$out/${names[$i]}.log" 2>&1 & fi
   pids+=($!)
 done
 for p in "${pids[@]}"; do wait "$p"; done
-for i in "${!sets[@]}"; do if [ "$i" -gt 0 ]; then echo "-- ${sets[$i]}"; tail -3 "$out/${sets[$i]}.log"; fi; done
+for i in "${!names[@]}"; do if [ "$i" -gt 0 ]; then echo "-- ${names[$i]}"; tail -3 "$out/${names[$i]}.log"; fi; done
 
-step "5/8 offline evaluation on the test splits (mvla eval)"
-for i in "${!sets[@]}"; do
-  echo "-- ${sets[$i]}"
-  "$mvla" eval "$runs/${sets[$i]}/checkpoints/best.safetensors" --data "${dirs[$i]}" --manifest "${dirs[$i]}.split.json"
+step "5/8 one model file averaging the ${#members[@]} runs' actions (mvla ensemble)"
+evals=("${names[@]}")
+if [ "${#members[@]}" -ge 2 ]; then
+  "$mvla" ensemble "${members[@]}" -o "$ensemble"
+  evals+=("$(basename "$ensemble")")
+else
+  echo "one seed: no ensemble"
+fi
+model_of() { # run folder -> what eval and sim eval load
+  if [ -f "$runs/$1/model.safetensors" ]; then echo "$runs/$1/model.safetensors"; else echo "$runs/$1/checkpoints/best.safetensors"; fi
+}
+data_of() { case $1 in "student-${episodes}ep"*) echo "${dirs[0]}" ;; *) echo "${dirs[1]}" ;; esac; }
+
+step "6/8 offline evaluation on the test splits (mvla eval)"
+for r in "${evals[@]}"; do
+  echo "-- $r"
+  d=$(data_of "$r")
+  cache=(); [ -f "$runs/$r/model.safetensors" ] && cache=(--cache "${members[0]}/frames.cache") # the members'
+  "$mvla" eval "$(model_of "$r")" --data "$d" --manifest "$d.split.json" --json "$runs/$r/eval.json" "${cache[@]}"
 done
 
-step "6/8 closed-loop evaluation in the simulator, $rollouts rollouts per cell, other rollouts than the selection's (mvla sim eval)"
-for s in "${sets[@]}"; do
-  echo "-- $s"
-  "$mvla" sim eval --model "$runs/$s/checkpoints/best.safetensors" --rollouts "$rollouts" --seed 7 --target cup \
-    --json "$runs/$s/sim_eval.json" --svg "$runs/$s/sim_eval.svg"
+step "7/8 closed-loop evaluation in the simulator, $rollouts rollouts per cell, other rollouts than the selection's (mvla sim eval)"
+for r in "${evals[@]}"; do
+  echo "-- $r"
+  "$mvla" sim eval --model "$(model_of "$r")" --rollouts "$rollouts" --seed 7 --target cup \
+    --json "$runs/$r/sim_eval.json" --svg "$runs/$r/sim_eval.svg"
 done
 
-step "7/8 one model file, int8, and the policy step on 640x480 camera frames (mvla export, quantize, bench)"
-first=$runs/${sets[0]}
-"$mvla" export "$first/checkpoints/best.safetensors" -o "$out/student.safetensors"
-"$mvla" quantize "$out/student.safetensors" --cache "$first/frames.cache" --manifest "${dirs[0]}.split.json" \
+step "8/8 int8, the policy step on 640x480 camera frames (mvla quantize, bench), and the leaderboard"
+single=$out/student-s${seeds%% *}.safetensors
+"$mvla" export "${members[0]}/checkpoints/best.safetensors" -o "$single"
+deploy=$single
+if [ -f "$ensemble/model.safetensors" ]; then deploy=$ensemble/model.safetensors; fi
+"$mvla" quantize "$deploy" --cache "${members[0]}/frames.cache" --manifest "${dirs[0]}.split.json" \
   --out "$out/student-int8.safetensors" | tail -4
-"$mvla" bench "$out/student.safetensors" "$out/student-int8.safetensors" --threads 1,2 --steps 300 --quiet
-
-step "8/8 leaderboard (mvla leaderboard)"
+echo "-- int8 in closed loop"
+"$mvla" sim eval --model "$out/student-int8.safetensors" --rollouts "$rollouts" --seed 7 --target cup | grep '^overall'
+"$mvla" bench "$deploy" "$out/student-int8.safetensors" "$single" --threads 1,2 --steps 300 --quiet
 "$mvla" leaderboard "$runs"
 echo
+echo "deployable model: $deploy (int8: $out/student-int8.safetensors)"
 echo "run folders: $runs/* (curves.svg, metrics.jsonl, checkpoints/, sim_eval.svg); leaderboard: $runs/leaderboard.html"

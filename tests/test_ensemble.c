@@ -14,7 +14,9 @@
 #include "runtime/model_file.h"
 #include "runtime/model_policy.h"
 #include "runtime/quantize.h"
+#include "train/ensemble_run.h"
 #include "train/evaluate.h"
+#include "train/leaderboard.h"
 
 #include <jansson.h>
 #include <mvla.h>
@@ -407,4 +409,85 @@ TEST(ensemble_eval_model_file)
     char cache2[1200];
     snprintf(cache2, sizeof cache2, "%s/ens.frames.cache", test_tmpdir());
     CHECK(file_exists(cache2));
+}
+
+/* A fake run folder of `mvla train`: a tiny best checkpoint, config.json, run.json and one epoch line. */
+static int en_run(const char *runs, const char *name, uint64_t seed, const char *manifest_hash)
+{
+    char dir[1200], path[1400], text[1024];
+    snprintf(dir, sizeof dir, "%s/%s/checkpoints", runs, name);
+    int rc = file_make_dirs(dir);
+    StudentPolicy p;
+    if (!rc) rc = en_policy(&p, seed, EN_W);
+    if (rc) return rc;
+    snprintf(path, sizeof path, "%s/best.safetensors", dir);
+    rc = student_save(&p, path, NULL, 0);
+    long params = student_param_count(&p);
+    student_free(&p);
+    snprintf(path, sizeof path, "%s/%s/config.json", runs, name);
+    if (!rc) rc = file_write_atomic(path, "{\"preset\": \"tiny\"}", 18);
+    snprintf(text, sizeof text, "{\"format\": \"mvla-run\", \"data_dir\": \"/d/sim\", \"manifest_hash\": \"%s\","
+             " \"fold\": -1, \"episodes\": {\"train\": 5, \"val\": 2, \"test\": 1}, \"parameters\": %ld,"
+             " \"features\": \"32x16 concat lstm\"}", manifest_hash, params);
+    snprintf(path, sizeof path, "%s/%s/run.json", runs, name);
+    if (!rc) rc = file_write_atomic(path, text, strlen(text));
+    const char *epoch = "{\"type\":\"epoch\",\"epoch\":1,\"step\":4,\"train_loss\":0.5,\"val_loss\":0.6,\"val_mae\":0.2}\n";
+    snprintf(path, sizeof path, "%s/%s/metrics.jsonl", runs, name);
+    if (!rc) rc = file_write_atomic(path, epoch, strlen(epoch));
+    return rc;
+}
+
+TEST(ensemble_run_folder_is_a_leaderboard_row)
+{
+    char runs[700], a[800], b[800], c[800], out[800], path[900];
+    snprintf(runs, sizeof runs, "%s/ens_runs", test_tmpdir());
+    snprintf(a, sizeof a, "%s/a", runs), snprintf(b, sizeof b, "%s/b", runs), snprintf(c, sizeof c, "%s/c", runs);
+    snprintf(out, sizeof out, "%s/ab", runs);
+    REQUIRE(en_run(runs, "a", 7, "sha256:01") == 0 && en_run(runs, "b", 8, "sha256:01") == 0);
+    REQUIRE(en_run(runs, "c", 9, "sha256:02") == 0);
+
+    /* members of different splits: refused, naming the field and both runs, and nothing written */
+    const char *bad[2] = {a, c};
+    snprintf(path, sizeof path, "%s/ac", runs);
+    CHECK(ensemble_run_write(bad, 2, path) == MVLA_ERR_ARG);
+    CHECK(strstr(mvla_error_message(), "manifest_hash") && strstr(mvla_error_message(), "/a") &&
+          strstr(mvla_error_message(), "/c"));
+    snprintf(path, sizeof path, "%s/ac/model.safetensors", runs);
+    CHECK(!file_exists(path));
+    const char *one[1] = {a};
+    CHECK(ensemble_run_write(one, 1, out) == MVLA_ERR_ARG && strstr(mvla_error_message(), "expected 2..8"));
+
+    const char *good[2] = {a, b};
+    REQUIRE(ensemble_run_write(good, 2, out) == 0);
+    snprintf(path, sizeof path, "%s/model.safetensors", out);
+    ModelFile m;
+    REQUIRE(model_open(&m, path) == 0);
+    CHECK(m.n_members == 2);
+    long member_params = student_param_count(&m.policy);
+    model_file_free(&m);
+    snprintf(path, sizeof path, "%s/run.json", out);
+    json_t *rj = json_load_file(path, 0, NULL);
+    REQUIRE(rj);
+    CHECK(!strcmp(json_string_value(json_object_get(rj, "format")), "mvla-ensemble"));
+    CHECK(json_array_size(json_object_get(rj, "members")) == 2);
+    CHECK(json_integer_value(json_object_get(rj, "parameters")) == 2 * member_params);
+    CHECK(!strcmp(json_string_value(json_object_get(rj, "features")), "32x16 concat lstm ensemble x2"));
+    json_decref(rj);
+
+    /* with an eval.json it ranks beside its members; it has no curves (epochs "-") */
+    snprintf(path, sizeof path, "%s/eval.json", out);
+    const char *ev = "{\"split\": \"test\", \"overall\": {\"mae\": 0.05, \"perfect_match\": 0.9}}";
+    REQUIRE(file_write_atomic(path, ev, strlen(ev)) == 0);
+    Leaderboard lb;
+    REQUIRE(leaderboard_scan(&lb, runs) == 0);
+    REQUIRE(lb.n == 4);
+    const LeaderboardRow *top = &lb.rows[0];
+    CHECK(!strcmp(top->dir, "ab") && top->epochs == -1 && top->parameters == 2 * member_params);
+    CHECK(strstr(top->dataset, "sim (5/2/1)") != NULL);
+    char *md = leaderboard_markdown(&lb);
+    char expect[200];
+    snprintf(expect, sizeof expect, "| 1 | ab | 0.0500 | 90.0%% | - | - | - |");
+    CHECK_MSG(md && strstr(md, expect), "%s", md ? md : "(null)");
+    free(md);
+    leaderboard_free(&lb);
 }
