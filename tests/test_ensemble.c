@@ -8,6 +8,7 @@
 #include "data/dataset.h"
 #include "data/split.h"
 #include "episode_testutil.h"
+#include "model_testutil.h"
 #include "io/safetensors.h"
 #include "models/policy.h"
 #include "models/policy_int8.h"
@@ -222,30 +223,13 @@ TEST(ensemble_refuses_mismatched_members)
 
 /* Copies src to dst without tensor `drop` (NULL: none), with the "mvla.model" metadata replaced by meta
  * (NULL: kept). */
-static int en_rewrite(const char *src, const char *dst, const char *drop, const char *meta)
-{
-    SafeTensors *st;
-    int rc = st_open(&st, src);
-    if (rc) return rc;
-    StWriter *w = st_writer_new();
-    for (int i = 0; i < st_count(st) && !rc; i++) {
-        const StTensor *t = st_at(st, i);
-        if (!drop || strcmp(t->name, drop)) rc = st_writer_add(w, t->name, t->dtype, t->ndim, t->shape, t->data);
-    }
-    if (!rc) rc = st_writer_set_metadata(w, MODEL_META_KEY, meta ? meta : st_metadata(st, MODEL_META_KEY));
-    if (!rc) rc = st_writer_save(w, dst);
-    st_writer_free(w);
-    st_close(st);
-    return rc;
-}
-
 /* (d): a member's missing tensor is named; "members" out of 1..8 is refused. */
 TEST(ensemble_open_refuses_missing_tensor_and_bad_count)
 {
     char ck[2][1024], single[2][1024], ens[1024], bad[1024];
     REQUIRE(en_make(ck, single, ens, sizeof ens) == 0);
     snprintf(bad, sizeof bad, "%s/bad.safetensors", test_tmpdir());
-    REQUIRE(en_rewrite(ens, bad, "members.1.out.bias", NULL) == 0);
+    REQUIRE(mt_rewrite(ens, bad, "members.1.out.bias", NULL) == 0);
     ModelFile mf;
     CHECK(model_open(&mf, bad) == MVLA_ERR_FORMAT);
     CHECK_MSG(strstr(mvla_error_message(), "\"members.1.out.bias\" is missing"), "message: %s", mvla_error_message());
@@ -255,7 +239,7 @@ TEST(ensemble_open_refuses_missing_tensor_and_bad_count)
     for (int i = 0; i < 3; i++) {
         json_object_set_new(meta, "members", json_integer(counts[i]));
         char *text = json_dumps(meta, JSON_COMPACT);
-        REQUIRE(text && en_rewrite(ens, bad, NULL, text) == 0);
+        REQUIRE(text && mt_rewrite(ens, bad, NULL, text) == 0);
         free(text);
         CHECK(model_open(&mf, bad) == MVLA_ERR_FORMAT);
         /* 0 and 9: out of range; 3: member 2's tensors are missing */
@@ -380,7 +364,7 @@ TEST(ensemble_eval_model_file)
     char *text = json_dumps(meta, JSON_COMPACT), leaky[1200];
     json_decref(meta);
     snprintf(leaky, sizeof leaky, "%s/leaky.safetensors", test_tmpdir());
-    REQUIRE(text && en_rewrite(ens, leaky, NULL, text) == 0);
+    REQUIRE(text && mt_rewrite(ens, leaky, NULL, text) == 0);
     free(text);
     eo.checkpoint = leaky;
     CHECK(eval_run(&eo, &rc_file) == MVLA_ERR_ARG);

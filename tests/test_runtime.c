@@ -5,6 +5,7 @@
 #include "base/error.h"
 #include "base/file.h"
 #include "episode_testutil.h"
+#include "model_testutil.h"
 #include "io/safetensors.h"
 #include "models/policy.h"
 #include "runtime/model_file.h"
@@ -161,25 +162,6 @@ TEST(runtime_safety_layer)
     CHECK(e[0] == 3.0f && e[1] == 0.0f && e[2] == -0.11f);
 }
 
-/* Copies model src to dst, dropping tensor `drop` (or none) and replacing the metadata by meta. */
-static int rt_rewrite(const char *src, const char *dst, const char *drop, const char *meta)
-{
-    SafeTensors *st;
-    int rc = st_open(&st, src);
-    if (rc) return rc;
-    StWriter *w = st_writer_new();
-    for (int i = 0; i < st_count(st) && !rc; i++) {
-        const StTensor *t = st_at(st, i);
-        if (drop && !strcmp(drop, t->name)) continue;
-        rc = st_writer_add(w, t->name, t->dtype, t->ndim, t->shape, t->data);
-    }
-    if (!rc) rc = st_writer_set_metadata(w, MODEL_META_KEY, meta ? meta : st_metadata(st, MODEL_META_KEY));
-    if (!rc) rc = st_writer_save(w, dst);
-    st_writer_free(w);
-    st_close(st);
-    return rc;
-}
-
 TEST(runtime_bad_model_files)
 {
     char ckpt[1024], model[1024], bad[1024];
@@ -213,17 +195,17 @@ TEST(runtime_bad_model_files)
     char *no_action = json_dumps(root, 0);
     json_decref(root);
     snprintf(bad, sizeof bad, "%s/v99.safetensors", test_tmpdir());
-    REQUIRE(rt_rewrite(model, bad, NULL, meta99) == 0);
+    REQUIRE(mt_rewrite(model, bad, NULL, meta99) == 0);
     CHECK(mvla_open(&m, bad, NULL) == MVLA_ERR_UNSUPPORTED);
     CHECK_MSG(strstr(mvla_last_error(), "format_version 99 is newer") != NULL, "%s", mvla_last_error());
     /* missing metadata key */
     snprintf(bad, sizeof bad, "%s/noaction.safetensors", test_tmpdir());
-    REQUIRE(rt_rewrite(model, bad, NULL, no_action) == 0);
+    REQUIRE(mt_rewrite(model, bad, NULL, no_action) == 0);
     CHECK(mvla_open(&m, bad, NULL) == MVLA_ERR_FORMAT);
     CHECK_MSG(strstr(mvla_last_error(), "action") != NULL, "%s", mvla_last_error());
     /* missing tensor */
     snprintf(bad, sizeof bad, "%s/notensor.safetensors", test_tmpdir());
-    REQUIRE(rt_rewrite(model, bad, "out.weight", NULL) == 0);
+    REQUIRE(mt_rewrite(model, bad, "out.weight", NULL) == 0);
     CHECK(mvla_open(&m, bad, NULL) == MVLA_ERR_FORMAT && m == NULL);
     CHECK_MSG(strstr(mvla_last_error(), "\"out.weight\" is missing") != NULL, "%s", mvla_last_error());
     free(meta99);
