@@ -72,11 +72,12 @@ for seed in $seeds; do
 done
 wait
 
-members=$(ls -d "$runs"/student-s[0-9]* 2>/dev/null | head -2 | tr '\n' ' ')
-if [ "$(echo $members | wc -w)" -eq 2 ]; then
-  ens=$runs/ensemble-$(echo $members | sed 's|[^ ]*/student-||g; s/ //')
+members=()
+for r in "$runs"/student-s[0-9]*; do if [ -d "$r" ] && [ "${#members[@]}" -lt 2 ]; then members+=("$r"); fi; done
+if [ "${#members[@]}" -eq 2 ]; then
+  ens=$runs/ensemble-${members[0]##*-}${members[1]##*-}
   d=$out/episodes-72
-  "$mvla" ensemble $members -o "$ens" 2> /dev/null
+  "$mvla" ensemble "${members[@]}" -o "$ens"
   "$mvla" --threads 1 eval "$ens/model.safetensors" --data "$d" --manifest "$d.split.json" --json "$ens/eval.json" \
     --cache "$out/frames-72-student.cache" > "$ens.log" 2>&1
   "$mvla" --threads 1 sim eval --model "$ens/model.safetensors" --rollouts "$rollouts" --seed 7 --target cup \
