@@ -104,6 +104,8 @@ seeds_done=$(ls "$runs" | sed -n 's/.*-s\([0-9]*\)$/\1/p' | sort -un | tr '\n' '
   echo "Test MAE and key match on each set's test split (7 episodes for 72, 50 for 500: the small test set is"
   echo "noisy); instruction follow: the predicted slide follows the instruction when left/right are swapped;"
   echo "closed loop: \`mvla sim eval --target cup --rollouts $rollouts\` over the 24 scenario x side x distance cells."
+  echo "One variant's seeds differ by a few points (see the student's), so a single-seed difference of less than"
+  echo "about 3 points between two variants says little."
   echo
   echo "Per variant, over the seeds (closed-loop success per seed, then the means):"
   echo

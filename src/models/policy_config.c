@@ -57,7 +57,7 @@ void student_config_default(StudentConfig *c)
     c->dropout = 0.1;
     EncoderConfig *e = &c->encoder;
     /* 128, not 64: the boxes are a few pixels wide from the far starts at 64x64; closed loop rose 84.3% -> 86.5%
-     * -> 88.9% at 64 -> 96 -> 128 (480 rollouts, seeds 1-2, docs/ablation.md) for 1.6x the step time */
+     * -> 88.8% at 64 -> 96 -> 128 (480 rollouts; 96: seeds 1-3; docs/ablation.md) for 1.5x the step time */
     e->input_width = 128, e->input_height = 128;
     e->width_mult = 0.75;
     e->stem_channels = 16;
