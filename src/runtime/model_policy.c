@@ -15,8 +15,7 @@ typedef struct {
     ModelFile mf;          /* a model file */
     PolicyModel pm;        /* or a CLIP head's checkpoint */
     int is_file;
-    PolicyRunner *run;     /* a checkpoint's runner */
-    ModelRunner *file_run; /* a model file's (an ensemble: the members' mean) */
+    ModelRunner *run;      /* over mf or pm (an ensemble: the members' mean) */
     Preprocess pre;
     uint8_t *rgb;
     PreprocessPlan plan;   /* resize tables for the frame size (built on the first step) */
@@ -27,8 +26,7 @@ static void adapter_destroy(void *ctx)
 {
     Adapter *a = ctx;
     if (!a) return;
-    policy_runner_free(a->run);
-    model_runner_free(a->file_run);
+    model_runner_free(a->run);
     if (a->is_file) model_file_free(&a->mf);
     else policy_model_free(&a->pm);
     free(a->rgb);
@@ -39,8 +37,7 @@ static void adapter_destroy(void *ctx)
 static int adapter_reset(void *ctx, const char *instruction)
 {
     Adapter *a = ctx;
-    return a->is_file ? model_runner_set_instruction(a->file_run, instruction)
-                      : policy_runner_set_instruction(a->run, instruction);
+    return model_runner_set_instruction(a->run, instruction);
 }
 
 static int adapter_step(void *ctx, const uint8_t *frame, int width, int height, int channel_order, float action[3])
@@ -54,8 +51,7 @@ static int adapter_step(void *ctx, const uint8_t *frame, int width, int height, 
     int rc = preprocess_run(&a->plan, &a->pre, frame, width, height,
                             channel_order == POLICY_RGB ? PREPROCESS_RGB : PREPROCESS_BGR, a->rgb);
     if (rc) return rc;
-    return a->is_file ? model_runner_step_rgb(a->file_run, a->rgb, action, NULL)
-                      : policy_runner_step_rgb(a->run, a->rgb, action, NULL);
+    return model_runner_step_rgb(a->run, a->rgb, action, NULL);
 }
 
 /* Which form path is: 2 a model file, else a training checkpoint (1 a CLIP head's, 0 the student's). */
@@ -81,7 +77,7 @@ static int open_checkpoint(Adapter *a, const char *path)
     if (!(rc = st_open(&st, path)))
         rc = student_model_preprocess(st_metadata(st, "mvla.metadata"), policy_model_config(&a->pm), &a->pre, path);
     st_close(st);
-    if (!rc && !(a->run = policy_runner_new(&a->pm))) rc = MVLA_ERR_NOMEM;
+    if (!rc && !(a->run = model_runner_checkpoint(&a->pm))) rc = MVLA_ERR_NOMEM;
     snprintf(a->name, sizeof a->name, "%s", policy_model_config(&a->pm)->name);
     return rc;
 }
@@ -92,10 +88,10 @@ static int open_file(Adapter *a, const char *path)
     int rc = model_open(&a->mf, path);
     if (rc) return rc;
     a->pre = a->mf.pre;
-    a->file_run = model_runner_new(&a->mf);
+    a->run = model_runner_new(&a->mf);
     if (a->mf.n_members > 1) snprintf(a->name, sizeof a->name, "%.40s x%d", a->mf.policy.cfg.name, a->mf.n_members);
     else snprintf(a->name, sizeof a->name, "%s", a->mf.clip ? a->mf.clip->cfg.name : a->mf.policy.cfg.name);
-    return a->file_run ? 0 : MVLA_ERR_NOMEM;
+    return a->run ? 0 : MVLA_ERR_NOMEM;
 }
 
 int model_policy_open(Policy *out, const char *path)

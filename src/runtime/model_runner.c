@@ -22,7 +22,8 @@ void model_runner_free(ModelRunner *r)
     free(r);
 }
 
-ModelRunner *model_runner_new(ModelFile *mf)
+/* Over a CLIP head, or over n student policies (which must outlive the runner). */
+static ModelRunner *runner_new(ClipPolicy *clip, StudentPolicy *const *members, int n)
 {
     ModelRunner *r = calloc(1, sizeof *r);
     if (!r) {
@@ -30,22 +31,36 @@ ModelRunner *model_runner_new(ModelFile *mf)
         return NULL;
     }
     int ok;
-    if (mf->clip) {
-        r->chunk = mf->clip->cfg.act.action.chunk;
-        ok = (r->clip = clip_runner_new(mf->clip)) != NULL;
+    if (clip) {
+        r->chunk = clip->cfg.act.action.chunk;
+        ok = (r->clip = clip_runner_new(clip)) != NULL;
     } else {
-        int n = mf->n_members > 1 ? mf->n_members : 1;
-        r->chunk = mf->policy.cfg.action.chunk;
+        r->chunk = members[0]->cfg.action.chunk;
         ok = (r->scratch = malloc(sizeof(float) * 3 * (size_t)r->chunk)) != NULL;
+        if (!ok) mvla_fail(MVLA_ERR_NOMEM, "model runner: out of memory");
         for (; ok && r->n < n; r->n++)
-            if (!(r->s[r->n] = student_runner_new(model_file_member(mf, r->n)))) ok = 0;
-        if (!r->scratch) mvla_fail(MVLA_ERR_NOMEM, "model runner: out of memory");
+            if (!(r->s[r->n] = student_runner_new(members[r->n]))) ok = 0;
     }
     if (!ok) {
         model_runner_free(r);
         return NULL;
     }
     return r;
+}
+
+ModelRunner *model_runner_new(ModelFile *mf)
+{
+    if (mf->clip) return runner_new(mf->clip, NULL, 0);
+    StudentPolicy *members[MODEL_MAX_MEMBERS];
+    int n = mf->n_members > 1 ? mf->n_members : 1;
+    for (int i = 0; i < n; i++) members[i] = model_file_member(mf, i);
+    return runner_new(NULL, members, n);
+}
+
+ModelRunner *model_runner_checkpoint(PolicyModel *pm)
+{
+    StudentPolicy *student = &pm->student;
+    return pm->is_clip ? runner_new(&pm->clip, NULL, 0) : runner_new(NULL, &student, 1);
 }
 
 int model_runner_set_instruction(ModelRunner *r, const char *text)

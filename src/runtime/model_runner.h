@@ -1,5 +1,5 @@
-/* Steps an opened model file (runtime/model_file.h) frame by frame, whatever it holds: a CLIP head, one
- * student policy, or an ensemble of students. An ensemble steps every member on the same preprocessed
+/* Steps an opened model file (runtime/model_file.h) or a training checkpoint (models/policy_model.h)
+ * frame by frame, whatever it holds: a CLIP head, one student policy, or an ensemble of students. An ensemble steps every member on the same preprocessed
  * frame (each with its own runner: window, history, temporal ensembling) and returns the mean of the
  * members' actions, and of their chunks, in raw units. This is the one place that averaging lives:
  * the C API (api.c), the runtime Policy (model_policy.c) and `mvla eval` on a model file all step
@@ -13,6 +13,7 @@
 #ifndef MVLA_RUNTIME_MODEL_RUNNER_H
 #define MVLA_RUNTIME_MODEL_RUNNER_H
 
+#include "models/policy_model.h"
 #include "runtime/model_file.h"
 
 #include <stdint.h>
@@ -21,6 +22,8 @@ typedef struct ModelRunner ModelRunner;
 
 /* A runner over mf (which must outlive it). NULL on failure (message set). */
 ModelRunner *model_runner_new(ModelFile *mf);
+/* A runner over a training checkpoint's model (models/policy_model.h; it must outlive the runner). */
+ModelRunner *model_runner_checkpoint(PolicyModel *pm);
 void model_runner_free(ModelRunner *r);
 /* Sets the instruction (NULL: none) of every member and starts a new episode. */
 int model_runner_set_instruction(ModelRunner *r, const char *text);

@@ -170,15 +170,13 @@ static int list_from_folder(Episodes *e, const EvalOptions *o)
 typedef struct {
     int is_file;
     PolicyModel pm;
-    PolicyRunner *prun;
     ModelFile mf;
-    ModelRunner *mrun;
+    ModelRunner *run;      /* over mf or pm */
 } EvalModel;
 
 static void eval_model_free(EvalModel *m)
 {
-    policy_runner_free(m->prun);
-    model_runner_free(m->mrun);
+    model_runner_free(m->run);
     if (m->is_file) model_file_free(&m->mf);
     else policy_model_free(&m->pm);
     memset(m, 0, sizeof *m);
@@ -287,8 +285,8 @@ static int eval_model_open(EvalModel *m, ModelMeta *meta, const char *path)
 
 static int eval_model_runner(EvalModel *m)
 {
-    if (m->is_file) return (m->mrun = model_runner_new(&m->mf)) ? 0 : MVLA_ERR_NOMEM;
-    return (m->prun = policy_runner_new(&m->pm)) ? 0 : MVLA_ERR_NOMEM;
+    m->run = m->is_file ? model_runner_new(&m->mf) : model_runner_checkpoint(&m->pm);
+    return m->run ? 0 : MVLA_ERR_NOMEM;
 }
 
 /* ---- one episode ---- */
@@ -297,12 +295,11 @@ static int eval_model_runner(EvalModel *m)
 /* From frame `first` on, as the robot sees them: with skip_start frame 0 is not replayed at all. */
 static int replay(EvalModel *m, const FrameCache *c, int ci, int first, const char *text, float *actions)
 {
-    int rc = m->is_file ? model_runner_set_instruction(m->mrun, text) : policy_runner_set_instruction(m->prun, text);
+    int rc = model_runner_set_instruction(m->run, text);
     const CacheEpisode *ep = cache_episode(c, ci);
     for (int t = first; !rc && t < ep->num_frames; t++) {
         const uint8_t *rgb = cache_frame(c, ci, t);
-        rc = m->is_file ? model_runner_step_rgb(m->mrun, rgb, actions + 3 * t, NULL)
-                        : policy_runner_step_rgb(m->prun, rgb, actions + 3 * t, NULL);
+        rc = model_runner_step_rgb(m->run, rgb, actions + 3 * t, NULL);
     }
     return rc;
 }
