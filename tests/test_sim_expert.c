@@ -4,6 +4,7 @@
 #include "base/error.h"
 #include "base/file.h"
 #include "sim/baselines.h"
+#include "sim/ceiling.h"
 #include "sim/eval.h"
 #include "sim/expert.h"
 #include "sim/svg.h"
@@ -238,4 +239,35 @@ TEST(sim_eval_reports_and_errors)
     spec.rollouts = 0;
     CHECK(sim_eval_run(env, &bad, &spec, &res, NULL, NULL) == MVLA_ERR_ARG);
     sim_env_free(env);
+}
+
+/* The key oracle replays generated episodes: core episodes are the canonical route, so it predicts
+ * every key (and the replay must follow the recorded trajectory exactly for that); a variant's
+ * habits show only once they act, so some keys of variant episodes are not predictable. */
+TEST(sim_key_ceiling_bounds_the_keys)
+{
+    SimConfig cfg;
+    sim_config_default(&cfg);
+    cfg.camera.width = 32, cfg.camera.height = 18;
+    SimGenSpec g;
+    sim_gen_spec_default(&g);
+    g.count = 24, g.seed = 11;
+    SimCeiling c;
+    REQUIRE(sim_key_ceiling(&cfg, &g, 500, &c, NULL, NULL) == 0);
+    CHECK(c.all.episodes == 24 && c.core.episodes + c.variant.episodes == 24);
+    CHECK(c.core.episodes > 0 && c.variant.episodes > 0);
+    CHECK(c.all.frames == c.core.frames + c.variant.frames && c.all.frames > 24 * 12);
+    CHECK(c.core.match == c.core.frames && c.core.abs_err == 0);
+    double variant = (double)c.variant.match / (double)c.variant.frames;
+    CHECK(variant > 0.8 && variant < 1.0);
+    CHECK(c.variant.abs_err > 0);
+
+    g.variant_frac = 0;
+    REQUIRE(sim_key_ceiling(&cfg, &g, 2, &c, NULL, NULL) == 0);
+    CHECK(c.variant.episodes == 0 && c.all.match == c.all.frames && c.all.abs_err == 0);
+
+    CHECK(sim_key_ceiling(&cfg, &g, 1, &c, NULL, NULL) == MVLA_ERR_ARG);
+    CHECK(strstr(mvla_error_message(), "hypotheses"));
+    g.count = 0;
+    CHECK(sim_key_ceiling(&cfg, &g, 100, &c, NULL, NULL) == MVLA_ERR_ARG);
 }

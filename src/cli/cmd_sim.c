@@ -1,5 +1,6 @@
-/* mvla sim <generate|eval|snapshot>: the built-in simulator of the Mobile VLA task.
+/* mvla sim <generate|ceiling|eval|snapshot>: the built-in simulator of the Mobile VLA task.
  *   generate  expert episodes in the collector's HDF5 format
+ *   ceiling   the key match and MAE no policy can beat on such episodes (sim/ceiling.h)
  *   eval      closed-loop evaluation of a policy over the scenario grid (table, JSON, SVG)
  *   snapshot  PNG strips of what the camera sees, one per lighting preset */
 #include "cli/commands.h"
@@ -9,6 +10,7 @@
 #include "base/progress.h"
 #include "runtime/model_policy.h"
 #include "sim/baselines.h"
+#include "sim/ceiling.h"
 #include "sim/eval.h"
 #include "sim/expert.h"
 #include "sim/generate.h"
@@ -24,13 +26,18 @@
 static void sim_usage(FILE *fp)
 {
     fprintf(fp,
-            "usage: mvla sim <generate|eval|snapshot> [options]\n\n"
+            "usage: mvla sim <generate|ceiling|eval|snapshot> [options]\n\n"
             "  mvla sim generate -o DIR [-n N] [options]   N expert episodes (default 24), balanced over the 24\n"
             "                                              scenario x side x distance cells and the lightings\n"
             "      --variant-frac F     share of 'variant' episodes (default 0.5; the rest 'core')\n"
             "      --learner FILE       DAgger: this trained model drives (a checkpoint or model file), the\n"
             "                           expert labels every frame with its key for the state reached\n"
             "      --expert-prob P      DAgger: chance per step that the expert drives instead (default 0.5)\n"
+            "  mvla sim ceiling [-n N] [--variant-frac F]  the key match and MAE that no policy can beat on the\n"
+            "                                              episodes generate makes with the same -n, --seed and\n"
+            "                                              --variant-frac: an oracle that knows the true state and\n"
+            "                                              the keys so far, but not a variant driver's habits\n"
+            "      --hypotheses H       habit sets the oracle weighs (default 2000)\n"
             "  mvla sim eval [--policy P | --model FILE] [--rollouts R] [--json OUT] [--svg OUT] [options]\n"
             "      --policy P           expert (default), expert-variant, expert-no-instruction, forward, random\n"
             "      --model FILE         a trained model: a checkpoint of mvla train or a model file of mvla export\n"
@@ -53,7 +60,7 @@ static void sim_usage(FILE *fp)
 
 typedef struct {
     const char *out, *json, *svg, *policy, *model, *learner, *lang;
-    long count, rollouts, max_steps, distractors;
+    long count, rollouts, max_steps, distractors, hypotheses;
     unsigned long long seed;
     int width, height, lighting, target, target_set;
     float variant_frac, speed_scale, expert_prob;
@@ -89,7 +96,7 @@ static int bad(const char *opt, const char *v, const char *want)
 static int parse_args(int argc, char **argv, SimArgs *a)
 {
     memset(a, 0, sizeof *a);
-    a->count = 24, a->rollouts = 4, a->max_steps = 40, a->seed = 1;
+    a->count = 24, a->rollouts = 4, a->max_steps = 40, a->seed = 1, a->hypotheses = 2000;
     a->lighting = -1, a->target = -1, a->variant_frac = 0.5f, a->expert_prob = 0.5f, a->speed_scale = 0.5f, a->lang = "en";
     a->policy = "expert";
     a->boxes = 1, a->layout = SIM_LAYOUT_VERT, a->distance = SIM_DIST_MEDIUM, a->side = SIM_SIDE_LEFT;
@@ -116,6 +123,8 @@ static int parse_args(int argc, char **argv, SimArgs *a)
         }
         else if (strcmp(o, "-n") == 0 || strcmp(o, "--count") == 0) {
             if (parse_long(v, 0, 10000000, &a->count)) return bad(o, v, "a count 0..10000000");
+        } else if (strcmp(o, "--hypotheses") == 0) {
+            if (parse_long(v, 2, 1000000, &a->hypotheses)) return bad(o, v, "a count 2..1000000");
         } else if (strcmp(o, "--rollouts") == 0) {
             if (parse_long(v, 1, 100000, &a->rollouts)) return bad(o, v, "a count 1..100000");
         } else if (strcmp(o, "--max-steps") == 0) {
@@ -180,6 +189,15 @@ static void on_progress(void *user, int done, int total)
 /* Each generating thread opens its own copy of the learner (a policy handle is single-threaded). */
 static int open_learner(Policy *out, void *path) { return model_policy_open(out, path); }
 
+/* The episodes `sim generate` makes from these options (ceiling replays the same ones). */
+static void gen_spec_from(const SimArgs *a, SimGenSpec *g)
+{
+    sim_gen_spec_default(g);
+    g->count = (int)a->count, g->seed = a->seed, g->lighting = a->lighting;
+    g->target = a->target_set ? a->target : SIM_TARGET_CUP;
+    g->distractors = (int)a->distractors, g->variant_frac = a->variant_frac, g->lang = a->lang;
+}
+
 static int sim_generate_main(const SimArgs *a)
 {
     if (!a->out) {
@@ -189,10 +207,7 @@ static int sim_generate_main(const SimArgs *a)
     SimConfig cfg;
     config_from(a, &cfg, SIM_DEFAULT_WIDTH, SIM_DEFAULT_HEIGHT);
     SimGenSpec g;
-    sim_gen_spec_default(&g);
-    g.count = (int)a->count, g.seed = a->seed, g.lighting = a->lighting;
-    g.target = a->target_set ? a->target : SIM_TARGET_CUP;
-    g.distractors = (int)a->distractors, g.variant_frac = a->variant_frac, g.lang = a->lang;
+    gen_spec_from(a, &g);
     if (a->learner) g.open_learner = open_learner, g.learner_user = (void *)a->learner, g.expert_prob = a->expert_prob;
     Progress p;
     progress_start(&p, "generate", g.count, "episode");
@@ -203,6 +218,38 @@ static int sim_generate_main(const SimArgs *a)
         return 1;
     }
     printf("%d episodes (%dx%d) in %s\n", g.count, cfg.camera.width, cfg.camera.height, a->out);
+    return 0;
+}
+
+static void print_ceiling_row(const char *name, const SimCeilingCount *c)
+{
+    double n = c->frames ? (double)c->frames : 1;
+    printf("%-10s %8d %7ld %10.1f%% %10.4f\n", name, c->episodes, c->frames, 100.0 * (double)c->match / n, c->abs_err / n);
+}
+
+static int sim_ceiling_main(const SimArgs *a)
+{
+    SimConfig cfg;
+    config_from(a, &cfg, SIM_DEFAULT_WIDTH, SIM_DEFAULT_HEIGHT);
+    SimGenSpec g;
+    gen_spec_from(a, &g);
+    SimCeiling c;
+    Progress p;
+    progress_start(&p, "ceiling", g.count, "episode");
+    int rc = sim_key_ceiling(&cfg, &g, (int)a->hypotheses, &c, on_progress, &p);
+    progress_finish(&p);
+    if (rc) {
+        fprintf(stderr, "mvla: %s\n", mvla_error_message());
+        return 1;
+    }
+    printf("key-match ceiling of %d generated episodes (seed %llu, variant fraction %.2f, %ld hypotheses): an oracle\n"
+           "that knows the true state and the keys so far, but not a variant driver's habits, predicts each key\n"
+           "from frame 1 on (as mvla eval scores); MAE is its per-axis median guess (raw units)\n\n",
+           g.count, (unsigned long long)g.seed, g.variant_frac, a->hypotheses);
+    printf("%-10s %8s %7s %11s %10s\n", "episodes", "n", "frames", "key match", "MAE");
+    print_ceiling_row("core", &c.core);
+    print_ceiling_row("variant", &c.variant);
+    print_ceiling_row("all", &c.all);
     return 0;
 }
 
@@ -403,8 +450,9 @@ int cmd_sim(int argc, char **argv)
     int rc = parse_args(argc, argv, &a);
     if (rc) return rc < 0 ? 0 : rc;
     if (strcmp(argv[1], "generate") == 0) return sim_generate_main(&a);
+    if (strcmp(argv[1], "ceiling") == 0) return sim_ceiling_main(&a);
     if (strcmp(argv[1], "eval") == 0) return sim_eval_main(&a);
     if (strcmp(argv[1], "snapshot") == 0) return sim_snapshot_main(&a);
-    fprintf(stderr, "mvla: sim: unknown subcommand '%s' (generate, eval, snapshot)\n", argv[1]);
+    fprintf(stderr, "mvla: sim: unknown subcommand '%s' (generate, ceiling, eval, snapshot)\n", argv[1]);
     return 2;
 }

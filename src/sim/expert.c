@@ -4,6 +4,7 @@
 #include "base/error.h"
 #include "data/actions.h"
 
+#include <limits.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -44,37 +45,50 @@ static int has_habit(const Habits *h)
     return h->lane_extra > 0 || h->early_keys || h->diag_out || h->diag_back || h->late_back || h->glance_step >= 0;
 }
 
+/* A variant driver's habits: at least one, each drawn as the collector's operators showed them. */
+static void draw_habits(Rng *r, float k, Habits *h)
+{
+    *h = CANONICAL;
+    while (!has_habit(h)) {
+        if (rng_uniform(r) < 0.35f) h->lane_extra = k * (0.6f + 0.4f * rng_uniform(r));
+        if (rng_uniform(r) < 0.35f) h->early_keys = 1 + (int)rng_below(r, 2);
+        h->diag_out = rng_uniform(r) < 0.35f;
+        h->diag_back = rng_uniform(r) < 0.35f;
+        h->late_back = rng_uniform(r) < 0.3f;
+        if (rng_uniform(r) < 0.25f) {
+            h->glance_step = 1 + (int)rng_below(r, 6);
+            h->glance_dir = rng_uniform(r) < 0.5f ? 1 : -1;
+        }
+    }
+}
+
+/* The side named by the instruction; none named: the side with more room. */
+static SimSide route_side(const SimScene *s, const char *instruction)
+{
+    int side = sim_instruction_side(instruction);
+    if (side >= 0) return (SimSide)side;
+    float infl = SIM_ROBOT_RADIUS + SIM_CLEARANCE;
+    return s->room_y1 - (s->obst_y1 + infl) >= (s->obst_y0 - infl) - s->room_y0 ? SIM_SIDE_LEFT : SIM_SIDE_RIGHT;
+}
+
+/* A fresh route on side with habits h. */
+static void expert_begin(Expert *x, SimSide side, const Habits *h)
+{
+    x->side = side;
+    x->last = 0;
+    x->passed = x->in_lane = x->step_no = 0;
+    x->h = *h;
+}
+
 static int expert_reset(void *ctx, const char *instruction)
 {
     Expert *x = ctx;
     const SimEnv *env = x->env;
-    const SimScene *s = env->scene;
     rng_seed(&x->rng, sim_mix_seed(env->seed, 0xe8, (uint64_t)x->opt.style, (uint64_t)x->opt.ignore_instruction));
-    int side = sim_instruction_side(instruction);
-    if (x->opt.ignore_instruction) side = (int)rng_below(&x->rng, 2);
-    if (side < 0) { /* no side named: the side with more room */
-        float infl = SIM_ROBOT_RADIUS + SIM_CLEARANCE;
-        side = s->room_y1 - (s->obst_y1 + infl) >= (s->obst_y0 - infl) - s->room_y0 ? SIM_SIDE_LEFT : SIM_SIDE_RIGHT;
-    }
-    x->side = (SimSide)side;
-    x->last = 0;
-    x->passed = x->in_lane = x->step_no = 0;
-    x->h = CANONICAL;
-    if (x->opt.style == SIM_EXPERT_VARIANT) {
-        float k = sim_robot_key_distance(&env->cfg.robot);
-        Habits *h = &x->h;
-        while (!has_habit(h)) {
-            if (rng_uniform(&x->rng) < 0.35f) h->lane_extra = k * (0.6f + 0.4f * rng_uniform(&x->rng));
-            if (rng_uniform(&x->rng) < 0.35f) h->early_keys = 1 + (int)rng_below(&x->rng, 2);
-            h->diag_out = rng_uniform(&x->rng) < 0.35f;
-            h->diag_back = rng_uniform(&x->rng) < 0.35f;
-            h->late_back = rng_uniform(&x->rng) < 0.3f;
-            if (rng_uniform(&x->rng) < 0.25f) {
-                h->glance_step = 1 + (int)rng_below(&x->rng, 6);
-                h->glance_dir = rng_uniform(&x->rng) < 0.5f ? 1 : -1;
-            }
-        }
-    }
+    SimSide side = x->opt.ignore_instruction ? (SimSide)rng_below(&x->rng, 2) : route_side(env->scene, instruction);
+    Habits h = CANONICAL;
+    if (x->opt.style == SIM_EXPERT_VARIANT) draw_habits(&x->rng, sim_robot_key_distance(&env->cfg.robot), &h);
+    expert_begin(x, side, &h);
     return 0;
 }
 
@@ -130,10 +144,9 @@ static char choose_key(Expert *x)
     return ' ';
 }
 
-static int expert_step(void *ctx, const uint8_t *frame, int width, int height, int channel_order, float action[3])
+/* The key for the current pose, and the route's bookkeeping advanced past it. */
+static char expert_key(Expert *x)
 {
-    (void)frame, (void)width, (void)height, (void)channel_order;
-    Expert *x = ctx;
     char key = choose_key(x);
     if (key != ' ' && !key_is_safe(x->env, key)) {
         /* A variant's choice that would come too close: fall back on the canonical key (in the
@@ -150,7 +163,14 @@ static int expert_step(void *ctx, const uint8_t *frame, int width, int height, i
     }
     x->step_no++;
     x->last = key;
-    key_to_action(key, ACTION_VALUE, action);
+    return key;
+}
+
+static int expert_step(void *ctx, const uint8_t *frame, int width, int height, int channel_order, float action[3])
+{
+    (void)frame, (void)width, (void)height, (void)channel_order;
+    Expert *x = ctx;
+    key_to_action(expert_key(x), ACTION_VALUE, action);
     return 0;
 }
 
@@ -177,3 +197,108 @@ int sim_expert_policy(Policy *out, const SimEnv *env, const SimExpertOptions *op
 char sim_expert_last_key(const Policy *expert) { return ((const Expert *)expert->ctx)->last; }
 
 SimSide sim_expert_side(const Policy *expert) { return ((const Expert *)expert->ctx)->side; }
+
+/* ---- the key oracle (see expert.h) ---- */
+
+struct SimKeyOracle {
+    const SimEnv *env;
+    int n;           /* hypotheses: 0 the canonical route, 1.. variant habit sets */
+    float variant_frac;
+    Rng rng;
+    Expert *hyp;
+    float *weight;   /* prior */
+    int *misses;     /* keys so far each hypothesis did not predict */
+    char *key;       /* this step's key per hypothesis */
+};
+
+int sim_key_oracle_new(SimKeyOracle **out, const SimEnv *env, int hypotheses, float variant_frac, uint64_t seed)
+{
+    *out = NULL;
+    if (hypotheses < 2 || hypotheses > 1000000 || !(variant_frac >= 0 && variant_frac <= 1))
+        return mvla_fail(MVLA_ERR_ARG, "sim key oracle: hypotheses 2..1000000 and variant fraction 0..1 expected");
+    SimKeyOracle *o = calloc(1, sizeof *o);
+    if (!o) return mvla_fail(MVLA_ERR_NOMEM, "sim key oracle: out of memory");
+    o->env = env, o->n = hypotheses, o->variant_frac = variant_frac;
+    rng_seed(&o->rng, sim_mix_seed(seed, 0x0a3c, 0, 0));
+    o->hyp = calloc((size_t)hypotheses, sizeof *o->hyp);
+    o->weight = calloc((size_t)hypotheses, sizeof *o->weight);
+    o->misses = calloc((size_t)hypotheses, sizeof *o->misses);
+    o->key = calloc((size_t)hypotheses, 1);
+    if (!o->hyp || !o->weight || !o->misses || !o->key) {
+        sim_key_oracle_free(o);
+        return mvla_fail(MVLA_ERR_NOMEM, "sim key oracle: out of memory for %d hypotheses", hypotheses);
+    }
+    *out = o;
+    return 0;
+}
+
+void sim_key_oracle_free(SimKeyOracle *o)
+{
+    if (!o) return;
+    free(o->hyp);
+    free(o->weight);
+    free(o->misses);
+    free(o->key);
+    free(o);
+}
+
+void sim_key_oracle_reset(SimKeyOracle *o, const char *instruction)
+{
+    const SimEnv *env = o->env;
+    SimSide side = route_side(env->scene, instruction);
+    float k = sim_robot_key_distance(&env->cfg.robot);
+    for (int i = 0; i < o->n; i++) {
+        Expert *x = &o->hyp[i];
+        memset(x, 0, sizeof *x);
+        x->env = env;
+        Habits h = CANONICAL;
+        if (i > 0) draw_habits(&o->rng, k, &h); /* fresh habit sets per rollout: the prior, sampled */
+        expert_begin(x, side, &h);
+        o->weight[i] = i == 0 ? 1.0f - o->variant_frac : o->variant_frac / (float)(o->n - 1);
+        o->misses[i] = 0;
+    }
+}
+
+/* The weighted median of the hypotheses' values on one axis (those in play only). */
+static float weighted_median(const SimKeyOracle *o, int best, int axis)
+{
+    float vals[9] = {0}, w[9] = {0}, total = 0; /* an axis takes -v, 0 or +v: three values suffice */
+    int nv = 0;
+    for (int i = 0; i < o->n; i++) {
+        if (o->misses[i] != best) continue;
+        float a[3];
+        key_to_action(o->key[i], ACTION_VALUE, a);
+        int j = 0;
+        while (j < nv && vals[j] != a[axis]) j++;
+        if (j == nv) vals[nv++] = a[axis];
+        w[j] += o->weight[i];
+        total += o->weight[i];
+    }
+    for (int i = 1; i < nv; i++) /* sort the (at most three) values */
+        for (int j = i; j > 0 && vals[j] < vals[j - 1]; j--) {
+            float t = vals[j]; vals[j] = vals[j - 1]; vals[j - 1] = t;
+            t = w[j]; w[j] = w[j - 1]; w[j - 1] = t;
+        }
+    float acc = 0;
+    for (int j = 0; j < nv; j++)
+        if ((acc += w[j]) >= 0.5f * total) return vals[j];
+    return nv ? vals[nv - 1] : 0;
+}
+
+char sim_key_oracle_step(SimKeyOracle *o, char true_key, float action[3])
+{
+    int best = INT_MAX;
+    for (int i = 0; i < o->n; i++) {
+        o->key[i] = expert_key(&o->hyp[i]);
+        if (o->misses[i] < best) best = o->misses[i];
+    }
+    float votes[256] = {0};
+    for (int i = 0; i < o->n; i++)
+        if (o->misses[i] == best) votes[(unsigned char)o->key[i]] += o->weight[i];
+    int pick = ' ';
+    for (int c = 0; c < 256; c++)
+        if (votes[c] > votes[pick]) pick = c;
+    for (int a = 0; a < 3; a++) action[a] = weighted_median(o, best, a);
+    for (int i = 0; i < o->n; i++) o->misses[i] += o->key[i] != true_key;
+    return (char)pick;
+}

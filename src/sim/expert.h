@@ -35,4 +35,23 @@ char sim_expert_last_key(const Policy *expert);
 /* The side the expert is driving on in this rollout. */
 SimSide sim_expert_side(const Policy *expert);
 
+/* The key oracle: the expert's keys predicted as well as anyone can who knows the true state and the
+ * keys pressed so far, but not a variant driver's habits, which show only once they act (a glance
+ * step, sliding out early, a wider lane). It bounds how well any policy can match the keys.
+ * Hypotheses: the canonical route (prior 1 - variant_frac) and hypotheses - 1 habit sets drawn as a
+ * variant driver draws them (variant_frac shared among them). Each drives along the true trajectory;
+ * the prediction is the weighted vote of those that matched the most keys so far.
+ *
+ *   sim_key_oracle_reset(o, instruction)              after sim_env_reset, per rollout
+ *   k = sim_key_oracle_step(o, true_key, action)      at each pose, before sim_env_step
+ *
+ * step returns the predicted key and fills action with the per-axis weighted median (raw units, the
+ * MAE-optimal guess), then scores each hypothesis against true_key. */
+typedef struct SimKeyOracle SimKeyOracle;
+
+int sim_key_oracle_new(SimKeyOracle **out, const SimEnv *env, int hypotheses, float variant_frac, uint64_t seed);
+void sim_key_oracle_free(SimKeyOracle *o);
+void sim_key_oracle_reset(SimKeyOracle *o, const char *instruction);
+char sim_key_oracle_step(SimKeyOracle *o, char true_key, float action[3]);
+
 #endif
