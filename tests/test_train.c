@@ -228,8 +228,23 @@ TEST(train_tiny_config_learns_and_writes_run_folder)
           rep.kinds[0].m.n == rep.frames);
     eval_report_free(&rep);
     eo.split = "test";
+    char csv_path[4096];
+    snprintf(csv_path, sizeof csv_path, "%s/frames.csv", out);
+    eo.frames_csv = csv_path;
     REQUIRE(eval_run(&eo, &rep) == 0);
     CHECK(rep.episodes == 2 && rep.n_scenarios == 2);
+    /* the per-frame CSV: a header, one row per scored frame, and the key matches add up to the report's */
+    char *csv = NULL;
+    size_t csv_len = 0;
+    REQUIRE(file_read_all(csv_path, &csv, &csv_len) == 0);
+    long rows = -1, same = 0;
+    for (char *line = strtok(csv, "\n"); line; line = strtok(NULL, "\n"), rows++) {
+        char target[16], predicted[16];
+        if (rows >= 0 && sscanf(line, "%*[^,],%*d,%15[^,],%15[^,],", target, predicted) == 2) same += !strcmp(target, predicted);
+    }
+    free(csv);
+    CHECK_MSG(rows == rep.frames, "%ld CSV rows for %ld frames", rows, rep.frames);
+    CHECK_NEAR((double)same / (double)rep.frames, rep.overall.perfect_match, 1e-9);
     char *table = eval_report_table(&rep);
     CHECK(table && strstr(table, "instruction test"));
     free(table);

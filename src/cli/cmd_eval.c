@@ -36,6 +36,8 @@ static void usage(FILE *fp)
             "  --json PATH           where the JSON goes (default RUN/eval.json for the test split,\n"
             "                        RUN/eval_<split>.json otherwise; '-' prints it instead of the table)\n"
             "  --no-json             write no JSON file\n"
+            "  --frames PATH.csv     also one CSV row per scored frame: episode, frame, target and predicted key\n"
+            "                        and action, and the swapped instruction's linear_y (where the model errs)\n"
             "  --no-instruction-test skip the swapped-instruction pass (half the time)\n"
             "  --lang en|ko  --instructions MAP.json  --instruction TEXT\n"
             "                        instruction resolution (default: as the model was trained)\n");
@@ -78,6 +80,7 @@ int cmd_eval(int argc, char **argv)
             else if (!strcmp(a, "--split")) o.split = v;
             else if (!strcmp(a, "--cache")) o.cache_path = v;
             else if (!strcmp(a, "--json")) json_path = v;
+            else if (!strcmp(a, "--frames")) o.frames_csv = v;
             else if (!strcmp(a, "--lang")) o.lang = v;
             else if (!strcmp(a, "--instructions")) o.instructions = v;
             else if (!strcmp(a, "--instruction")) o.instruction = v;
@@ -155,6 +158,7 @@ int cmd_eval(int argc, char **argv)
             printf("\nwrote %s\n", path);
         }
     }
+    if (o.frames_csv && !to_stdout) printf("wrote %s\n", o.frames_csv);
     eval_report_free(&r);
     return rc;
 }

@@ -5,6 +5,7 @@
 #include "base/error.h"
 #include "base/file.h"
 #include "base/progress.h"
+#include "data/actions.h"
 #include "data/augment.h"
 #include "data/cache.h"
 #include "data/dataset.h"
@@ -312,6 +313,20 @@ void eval_model_file_sibling(const char *model, const char *suffix, char *buf, s
     snprintf(buf, n, "%.*s%s", (int)len, model, suffix);
 }
 
+/* One scored frame of the --frames CSV (swapped: the instruction test's action, or NULL). */
+static void frame_row(StrBuf *b, const char *file, int t, int pred_key, int target_key, const float *target,
+                      const float *pred, const float *swapped)
+{
+    const char *base = strrchr(file, '/');
+    base = base ? base + 1 : file;
+    strbuf_printf(b, "%s,%d,%s,%s,%g,%g,%g,%.4f,%.4f,%.4f,", base, t,
+                  target_key >= 0 ? action_key_name(ACTION_KEYS[target_key]) : "?",
+                  pred_key >= 0 ? action_key_name(ACTION_KEYS[pred_key]) : "?", target[0], target[1], target[2], pred[0],
+                  pred[1], pred[2]);
+    if (swapped) strbuf_printf(b, "%.4f", swapped[1]);
+    strbuf_puts(b, "\n");
+}
+
 int eval_run(const EvalOptions *o, EvalReport *r)
 {
     memset(r, 0, sizeof *r);
@@ -387,6 +402,11 @@ int eval_run(const EvalOptions *o, EvalReport *r)
     if (!rc) rc = eval_model_runner(&p);
     float kv = (float)pcfg->action.key_value;
     int first = meta.skip_start ? 1 : 0;
+    StrBuf csv;
+    strbuf_init(&csv);
+    if (o->frames_csv)
+        strbuf_puts(&csv, "episode,frame,target_key,predicted_key,target_linear_x,target_linear_y,target_angular_z,"
+                          "predicted_linear_x,predicted_linear_y,predicted_angular_z,swapped_linear_y\n");
     for (int i = 0; !rc && i < eps.n_eval; i++) {
         int ci = cache_find(cache, eps.eval_files[i]);
         const CacheEpisode *ep = cache_episode(cache, ci);
@@ -413,6 +433,7 @@ int eval_run(const EvalOptions *o, EvalReport *r)
         for (int t = first; t < ep->num_frames; t++) {
             const float *a = pred + 3 * t, *tg = ep->actions + 3 * t;
             int pk = metrics_key_of(a, kv), tk = metrics_key_of(tg, kv);
+            if (o->frames_csv) frame_row(&csv, eps.eval_files[i], t, pk, tk, tg, a, test_it ? pred2 + 3 * t : NULL);
             metrics_add(&all, a, tg, pk, tk);
             if (test_it) instr_test_add(&all_it, tg[1], a[1], pred2[3 * t + 1]);
             for (int k = 0; k < 3; k++) {
@@ -442,6 +463,12 @@ int eval_run(const EvalOptions *o, EvalReport *r)
         if (!r->checkpoint || !r->model_name || !r->data_dir || (o->manifest && !r->manifest) || !r->split)
             rc = mvla_fail(MVLA_ERR_NOMEM, "eval: out of memory");
     }
+    if (!rc && o->frames_csv) {
+        char *text = strbuf_take(&csv);
+        rc = text ? file_write_atomic(o->frames_csv, text, strlen(text)) : mvla_fail(MVLA_ERR_NOMEM, "eval: out of memory");
+        free(text);
+    }
+    strbuf_free(&csv);
     if (!rc) rc = groups_finish(&scen, &r->scenarios, &r->n_scenarios);
     if (!rc) rc = groups_finish(&sides, &r->sides, &r->n_sides);
     if (!rc) rc = groups_finish(&kinds, &r->kinds, &r->n_kinds);

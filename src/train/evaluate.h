@@ -43,6 +43,8 @@ typedef struct {
     const char *instructions;
     const char *instruction;
     int instruction_test;     /* 1 (default): run the swapped-instruction pass */
+    const char *frames_csv;   /* NULL, or a CSV written here: one row per scored frame (episode file, frame,
+                                 target and predicted key and action, the swapped instruction's linear_y) */
     EvalProgressFn progress;
     void *ctx;
 } EvalOptions;
