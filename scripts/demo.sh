@@ -3,7 +3,7 @@
 #   simulate 72 episodes like the original dataset -> check -> split 70/20/10 -> train the default
 #   student on two seeds (side by side, one core each; each keeps the checkpoint with the best
 #   closed-loop success on the simulator's selection rollouts, seed 101) -> one ensemble model file
-#   of the two -> offline eval on the test split -> closed-loop eval in the simulator -> int8, step
+#   of the two -> offline eval on the test split (and the key-match ceiling of the data) -> closed-loop eval in the simulator -> int8, step
 #   benchmark -> leaderboard.
 # Environment: MVLA_DEMO_OUT (default demo-out), MVLA_DEMO_STEPS (default 2400 optimiser steps per run),
 #              MVLA_DEMO_EPISODES (default 72), MVLA_DEMO_SEEDS (default "1 2": one run each, the
@@ -79,6 +79,9 @@ for r in "${evals[@]}"; do
   cache=(); [ -f "$runs/$r/model.safetensors" ] && cache=(--cache "${members[0]}/frames.cache") # the members'
   "$mvla" eval "$(model_of "$r")" --data "$d" --manifest "$d.split.json" --json "$runs/$r/eval.json" "${cache[@]}"
 done
+
+echo "-- the ceiling: key match and MAE no model can beat on these episodes (an oracle with the true state)"
+"$mvla" sim ceiling -n "${counts[0]}" --seed 1 | tail -4
 
 step "7/8 closed-loop evaluation in the simulator, $rollouts rollouts per cell, other rollouts than the selection's (mvla sim eval)"
 for r in "${evals[@]}"; do

@@ -253,7 +253,7 @@ TEST(sim_key_ceiling_bounds_the_keys)
     sim_gen_spec_default(&g);
     g.count = 24, g.seed = 11;
     SimCeiling c;
-    REQUIRE(sim_key_ceiling(&cfg, &g, 500, &c, NULL, NULL) == 0);
+    REQUIRE(sim_key_ceiling(&cfg, &g, 500, 0, &c, NULL, NULL) == 0);
     CHECK(c.all.episodes == 24 && c.core.episodes + c.variant.episodes == 24);
     CHECK(c.core.episodes > 0 && c.variant.episodes > 0);
     CHECK(c.all.frames == c.core.frames + c.variant.frames && c.all.frames > 24 * 12);
@@ -263,11 +263,17 @@ TEST(sim_key_ceiling_bounds_the_keys)
     CHECK(c.variant.abs_err > 0);
 
     g.variant_frac = 0;
-    REQUIRE(sim_key_ceiling(&cfg, &g, 2, &c, NULL, NULL) == 0);
+    REQUIRE(sim_key_ceiling(&cfg, &g, 2, 0, &c, NULL, NULL) == 0);
     CHECK(c.variant.episodes == 0 && c.all.match == c.all.frames && c.all.abs_err == 0);
 
-    CHECK(sim_key_ceiling(&cfg, &g, 1, &c, NULL, NULL) == MVLA_ERR_ARG);
+    /* perceiving the pose with 5 cm of error costs keys even on the canonical route, and MAE */
+    REQUIRE(sim_key_ceiling(&cfg, &g, 2, 0.05f, &c, NULL, NULL) == 0);
+    CHECK(c.all.match < c.all.frames && c.all.match > c.all.frames / 2 && c.all.abs_err > 0);
+
+    CHECK(sim_key_ceiling(&cfg, &g, 1, 0, &c, NULL, NULL) == MVLA_ERR_ARG);
+    CHECK(strstr(mvla_error_message(), "hypotheses"));
+    CHECK(sim_key_ceiling(&cfg, &g, 100, -0.1f, &c, NULL, NULL) == MVLA_ERR_ARG);
     CHECK(strstr(mvla_error_message(), "hypotheses"));
     g.count = 0;
-    CHECK(sim_key_ceiling(&cfg, &g, 100, &c, NULL, NULL) == MVLA_ERR_ARG);
+    CHECK(sim_key_ceiling(&cfg, &g, 100, 0, &c, NULL, NULL) == MVLA_ERR_ARG);
 }

@@ -38,6 +38,8 @@ static void sim_usage(FILE *fp)
             "                                              --variant-frac: an oracle that knows the true state and\n"
             "                                              the keys so far, but not a variant driver's habits\n"
             "      --hypotheses H       habit sets the oracle weighs (default 2000)\n"
+            "      --pose-noise M       the oracle perceives x and y with this Gaussian error (m; default 0):\n"
+            "                           the ceiling of a policy that judges its position only that well\n"
             "  mvla sim eval [--policy P | --model FILE] [--rollouts R] [--json OUT] [--svg OUT] [options]\n"
             "      --policy P           expert (default), expert-variant, expert-no-instruction, forward, random\n"
             "      --model FILE         a trained model: a checkpoint of mvla train or a model file of mvla export\n"
@@ -63,7 +65,7 @@ typedef struct {
     long count, rollouts, max_steps, distractors, hypotheses;
     unsigned long long seed;
     int width, height, lighting, target, target_set;
-    float variant_frac, speed_scale, expert_prob;
+    float variant_frac, speed_scale, expert_prob, pose_noise;
     int boxes, layout, distance, side;
 } SimArgs;
 
@@ -123,6 +125,8 @@ static int parse_args(int argc, char **argv, SimArgs *a)
         }
         else if (strcmp(o, "-n") == 0 || strcmp(o, "--count") == 0) {
             if (parse_long(v, 0, 10000000, &a->count)) return bad(o, v, "a count 0..10000000");
+        } else if (strcmp(o, "--pose-noise") == 0) {
+            if (parse_float(v, 0, 1, &a->pose_noise)) return bad(o, v, "metres in [0, 1]");
         } else if (strcmp(o, "--hypotheses") == 0) {
             if (parse_long(v, 2, 1000000, &a->hypotheses)) return bad(o, v, "a count 2..1000000");
         } else if (strcmp(o, "--rollouts") == 0) {
@@ -236,16 +240,17 @@ static int sim_ceiling_main(const SimArgs *a)
     SimCeiling c;
     Progress p;
     progress_start(&p, "ceiling", g.count, "episode");
-    int rc = sim_key_ceiling(&cfg, &g, (int)a->hypotheses, &c, on_progress, &p);
+    int rc = sim_key_ceiling(&cfg, &g, (int)a->hypotheses, a->pose_noise, &c, on_progress, &p);
     progress_finish(&p);
     if (rc) {
         fprintf(stderr, "mvla: %s\n", mvla_error_message());
         return 1;
     }
     printf("key-match ceiling of %d generated episodes (seed %llu, variant fraction %.2f, %ld hypotheses): an oracle\n"
-           "that knows the true state and the keys so far, but not a variant driver's habits, predicts each key\n"
-           "from frame 1 on (as mvla eval scores); MAE is its per-axis median guess (raw units)\n\n",
-           g.count, (unsigned long long)g.seed, g.variant_frac, a->hypotheses);
+           "that knows the true state%s and the keys so far, but not a variant driver's habits, predicts each\n"
+           "key from frame 1 on (as mvla eval scores); MAE is its per-axis median guess (raw units)\n\n",
+           g.count, (unsigned long long)g.seed, g.variant_frac, a->hypotheses, a->pose_noise > 0 ? " (its x, y with noise)" : "");
+    if (a->pose_noise > 0) printf("pose noise: %.3f m per axis, drawn anew at every frame\n\n", a->pose_noise);
     printf("%-10s %8s %7s %11s %10s\n", "episodes", "n", "frames", "key match", "MAE");
     print_ceiling_row("core", &c.core);
     print_ceiling_row("variant", &c.variant);

@@ -35,8 +35,8 @@ static void replay(SimEnv *env, SimKeyOracle *o, const SimEpisode *ep, SimCeilin
     }
 }
 
-int sim_key_ceiling(const SimConfig *cfg, const SimGenSpec *g, int hypotheses, SimCeiling *out, SimGenProgress progress,
-                    void *user)
+int sim_key_ceiling(const SimConfig *cfg, const SimGenSpec *g, int hypotheses, float pose_noise, SimCeiling *out,
+                    SimGenProgress progress, void *user)
 {
     memset(out, 0, sizeof *out);
     if (g->count < 1 || g->count > 10000000 || !(g->variant_frac >= 0) || g->variant_frac > 1)
@@ -48,7 +48,7 @@ int sim_key_ceiling(const SimConfig *cfg, const SimGenSpec *g, int hypotheses, S
         SimEnv *env = NULL;
         SimKeyOracle *o = NULL;
         int trc = sim_env_new(&env, cfg);
-        if (!trc) trc = sim_key_oracle_new(&o, env, hypotheses, g->variant_frac, g->seed);
+        if (!trc) trc = sim_key_oracle_new(&o, env, hypotheses, g->variant_frac, pose_noise, g->seed);
         SimCeiling mine = {0};
 #pragma omp for schedule(dynamic)
         for (int i = 0; i < g->count; i++) {

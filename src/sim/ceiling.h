@@ -19,8 +19,9 @@ typedef struct {
 } SimCeiling;
 
 /* Episodes 0..g->count-1 of g on cfg, with `hypotheses` oracle hypotheses (2000 is plenty: the
- * habit sets repeat). progress (may be NULL) is called from one thread at a time. */
-int sim_key_ceiling(const SimConfig *cfg, const SimGenSpec *g, int hypotheses, SimCeiling *out, SimGenProgress progress,
-                    void *user);
+ * habit sets repeat) perceiving the pose with pose_noise (m; 0: exactly, the ceiling proper).
+ * progress (may be NULL) is called from one thread at a time. */
+int sim_key_ceiling(const SimConfig *cfg, const SimGenSpec *g, int hypotheses, float pose_noise, SimCeiling *out,
+                    SimGenProgress progress, void *user);
 
 #endif

@@ -203,7 +203,8 @@ SimSide sim_expert_side(const Policy *expert) { return ((const Expert *)expert->
 struct SimKeyOracle {
     const SimEnv *env;
     int n;           /* hypotheses: 0 the canonical route, 1.. variant habit sets */
-    float variant_frac;
+    float variant_frac, pose_noise;
+    SimEnv seen;     /* the env with the pose as the oracle perceives it (pose_noise > 0) */
     Rng rng;
     Expert *hyp;
     float *weight;   /* prior */
@@ -211,14 +212,17 @@ struct SimKeyOracle {
     char *key;       /* this step's key per hypothesis */
 };
 
-int sim_key_oracle_new(SimKeyOracle **out, const SimEnv *env, int hypotheses, float variant_frac, uint64_t seed)
+int sim_key_oracle_new(SimKeyOracle **out, const SimEnv *env, int hypotheses, float variant_frac, float pose_noise,
+                       uint64_t seed)
 {
     *out = NULL;
-    if (hypotheses < 2 || hypotheses > 1000000 || !(variant_frac >= 0 && variant_frac <= 1))
-        return mvla_fail(MVLA_ERR_ARG, "sim key oracle: hypotheses 2..1000000 and variant fraction 0..1 expected");
+    if (hypotheses < 2 || hypotheses > 1000000 || !(variant_frac >= 0 && variant_frac <= 1) ||
+        !(pose_noise >= 0 && pose_noise <= 1))
+        return mvla_fail(MVLA_ERR_ARG, "sim key oracle: hypotheses 2..1000000, variant fraction 0..1 and pose noise "
+                                       "0..1 m expected");
     SimKeyOracle *o = calloc(1, sizeof *o);
     if (!o) return mvla_fail(MVLA_ERR_NOMEM, "sim key oracle: out of memory");
-    o->env = env, o->n = hypotheses, o->variant_frac = variant_frac;
+    o->env = env, o->n = hypotheses, o->variant_frac = variant_frac, o->pose_noise = pose_noise;
     rng_seed(&o->rng, sim_mix_seed(seed, 0x0a3c, 0, 0));
     o->hyp = calloc((size_t)hypotheses, sizeof *o->hyp);
     o->weight = calloc((size_t)hypotheses, sizeof *o->weight);
@@ -250,13 +254,20 @@ void sim_key_oracle_reset(SimKeyOracle *o, const char *instruction)
     for (int i = 0; i < o->n; i++) {
         Expert *x = &o->hyp[i];
         memset(x, 0, sizeof *x);
-        x->env = env;
+        x->env = &o->seen;
         Habits h = CANONICAL;
         if (i > 0) draw_habits(&o->rng, k, &h); /* fresh habit sets per rollout: the prior, sampled */
         expert_begin(x, side, &h);
         o->weight[i] = i == 0 ? 1.0f - o->variant_frac : o->variant_frac / (float)(o->n - 1);
         o->misses[i] = 0;
     }
+}
+
+/* A standard normal draw (Box-Muller). */
+static float gaussian(Rng *r)
+{
+    float u = rng_uniform(r), v = rng_uniform(r);
+    return sqrtf(-2.0f * logf(u > 1e-12f ? u : 1e-12f)) * cosf(6.2831853f * v);
 }
 
 /* The weighted median of the hypotheses' values on one axis (those in play only). */
@@ -287,6 +298,11 @@ static float weighted_median(const SimKeyOracle *o, int best, int axis)
 
 char sim_key_oracle_step(SimKeyOracle *o, char true_key, float action[3])
 {
+    o->seen = *o->env; /* the hypotheses drive on what the oracle perceives */
+    if (o->pose_noise > 0) {
+        o->seen.pose.x += o->pose_noise * gaussian(&o->rng);
+        o->seen.pose.y += o->pose_noise * gaussian(&o->rng);
+    }
     int best = INT_MAX;
     for (int i = 0; i < o->n; i++) {
         o->key[i] = expert_key(&o->hyp[i]);

@@ -46,10 +46,13 @@ SimSide sim_expert_side(const Policy *expert);
  *   k = sim_key_oracle_step(o, true_key, action)      at each pose, before sim_env_step
  *
  * step returns the predicted key and fills action with the per-axis weighted median (raw units, the
- * MAE-optimal guess), then scores each hypothesis against true_key. */
+ * MAE-optimal guess), then scores each hypothesis against true_key. With pose_noise > 0 (m) the
+ * oracle perceives the robot's x and y with that much Gaussian error, drawn anew at each step: a
+ * policy that judges its position from the camera only that well. */
 typedef struct SimKeyOracle SimKeyOracle;
 
-int sim_key_oracle_new(SimKeyOracle **out, const SimEnv *env, int hypotheses, float variant_frac, uint64_t seed);
+int sim_key_oracle_new(SimKeyOracle **out, const SimEnv *env, int hypotheses, float variant_frac, float pose_noise,
+                       uint64_t seed);
 void sim_key_oracle_free(SimKeyOracle *o);
 void sim_key_oracle_reset(SimKeyOracle *o, const char *instruction);
 char sim_key_oracle_step(SimKeyOracle *o, char true_key, float action[3]);
