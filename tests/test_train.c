@@ -724,15 +724,17 @@ TEST(train_and_eval_on_simulated_episodes)
     eval_report_free(&rep);
 }
 
-/* train.select "sim": every epoch is scored in the simulator; best.safetensors is the epoch with the highest
- * success (ties: the lower val MAE), and scoring it again gives the recorded success. */
+/* train.select "sim": every epoch from select_from on is scored in the simulator; best.safetensors is the
+ * epoch with the highest success (ties: the lower val MAE), and scoring it again gives the recorded success.
+ * Epochs before select_from are not scored, never best, and not counted by patience. */
 TEST(train_select_by_closed_loop_success)
 {
     char data[1024], manifest[1024], out[1024], cfg_file[1100];
     REQUIRE(make_sim_data(test_tmpdir(), data, manifest) == 0);
     snprintf(out, sizeof out, "%s/run", test_tmpdir());
     snprintf(cfg_file, sizeof cfg_file, "%s/sel.json", test_tmpdir());
-    const char *cfg = "{\"preset\": \"tiny\", \"train\": {\"epochs\": 3, \"select\": \"sim\", \"select_rollouts\": 1}}";
+    const char *cfg = "{\"preset\": \"tiny\", \"train\": {\"epochs\": 3, \"select\": \"sim\", \"select_rollouts\": 1, "
+                      "\"select_from\": 0.34}}";
     REQUIRE(file_write_atomic(cfg_file, cfg, strlen(cfg)) == 0);
     TrainOptions o;
     tiny_options(&o, data, manifest, out, NULL);
@@ -752,8 +754,15 @@ TEST(train_select_by_closed_loop_success)
         json_t *j = json_loads(line, 0, NULL);
         if (j && !strcmp(json_string_value(json_object_get(j, "type")), "epoch")) {
             double s = json_number_value(json_object_get(j, "sim_success")), mae = json_number_value(json_object_get(j, "val_mae"));
-            CHECK(json_is_number(json_object_get(j, "sim_success")) && s >= 0 && s <= 1);
             epochs++;
+            if (epochs == 1) { /* (int)(0.34 * 3) = 1 epoch before scoring */
+                CHECK(json_is_null(json_object_get(j, "sim_success")) && json_is_false(json_object_get(j, "best")));
+                CHECK(json_integer_value(json_object_get(j, "bad_epochs")) == 0);
+                lowest_mae = mae;
+                json_decref(j);
+                continue;
+            }
+            CHECK(json_is_number(json_object_get(j, "sim_success")) && s >= 0 && s <= 1);
             int better = s > best || (s == best && mae < best_mae);
             if (better) best = s, best_mae = mae, best_epoch = epochs;
             /* patience waits while either the success or the val MAE improves */

@@ -59,6 +59,7 @@ static void settings_default(TrainConfig *c)
     t->min_delta = 0;
     t->select = TRAIN_SELECT_VAL_MAE;
     t->select_rollouts = 4; /* 96 rollouts: with 48 the selected epoch's success overstated a fresh eval by ~8 points */
+    t->select_from = 0.4;
     t->select_seed = 101;
     t->select_target = 0; /* cup, sim generate's default */
     t->seed = 0;
@@ -265,7 +266,8 @@ static int parse_train(const Ctx *x0, const json_t *o, TrainSettings *t)
     static const char *const keys[] = {"epochs", "steps", "batch_size", "lr", "min_lr", "schedule", "warmup", "weight_decay",
                                        "beta1", "beta2", "eps", "encoder_lr_scale", "clip", "patience", "min_delta",
                                        "ema", "seed", "log_every", "skip_start", "batching", "seq_len", "seq_batch",
-                                       "augment", "select", "select_rollouts", "select_seed", "select_target", NULL};
+                                       "augment", "select", "select_rollouts", "select_from", "select_seed", "select_target",
+                                       NULL};
     Ctx x = {x0->src, "train"};
     int rc = check_keys(&x, o, keys), sched = (int)t->schedule;
     if (!rc) rc = get_int(&x, o, "epochs", 1, 100000, &t->epochs);
@@ -289,6 +291,7 @@ static int parse_train(const Ctx *x0, const json_t *o, TrainSettings *t)
     if (!rc) rc = get_num(&x, o, "ema", 0, 0, 0.99999, &t->ema);
     if (!rc) rc = get_choice(&x, o, "select", "one of \"val_mae\", \"sim\"", parse_select, &t->select);
     if (!rc) rc = get_int(&x, o, "select_rollouts", 1, 100, &t->select_rollouts);
+    if (!rc) rc = get_num(&x, o, "select_from", 0, 0, 0.999, &t->select_from);
     if (!rc) rc = get_seed(&x, o, "select_seed", &t->select_seed);
     if (!rc) rc = get_choice(&x, o, "select_target", "one of \"cup\", \"bottle\", \"basket\", \"mixed\"",
                              parse_target, &t->select_target);
@@ -492,6 +495,7 @@ char *train_config_to_json(const TrainConfig *c)
     json_object_set_new(tr, "ema", json_real(t->ema));
     json_object_set_new(tr, "select", json_string(t->select == TRAIN_SELECT_SIM ? "sim" : "val_mae"));
     json_object_set_new(tr, "select_rollouts", json_integer(t->select_rollouts));
+    json_object_set_new(tr, "select_from", json_real(t->select_from));
     json_object_set_new(tr, "select_seed", json_integer((json_int_t)t->select_seed));
     json_object_set_new(tr, "select_target", json_string(t->select_target < 0 ? "mixed" : sim_target_name((SimTarget)t->select_target)));
     json_object_set_new(tr, "seed", json_integer((json_int_t)t->seed));

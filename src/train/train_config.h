@@ -40,6 +40,9 @@
  *                     built-in simulator, ties broken by validation MAE (student runs on `mvla sim generate`
  *                     data only; train/sim_select.h)
  *   select_rollouts   [4] sim: rollouts per scenario x side x distance cell (96 per epoch), 1..100
+ *   select_from       [0.4] sim: the share of the epochs that pass before the simulator scores them, [0, 1):
+ *                     an early epoch never drove best in any run we kept, and scoring is ~40% of an epoch;
+ *                     patience waits until scoring starts
  *   select_seed       [101] sim: the rollouts' seed; keep the final `mvla sim eval --seed` different
  *   select_target     ["cup"] sim: "cup", "bottle", "basket" or "mixed", as in the training episodes
  *   seed              [0] initialisation, shuffling, augmentation, dropout (0..2^53)
@@ -92,6 +95,7 @@ typedef struct {
     double ema;            /* decay of the weights' moving average that is validated and saved as best; 0: off */
     int select;            /* TRAIN_SELECT_VAL_MAE or TRAIN_SELECT_SIM */
     int select_rollouts;   /* sim selection: rollouts per scenario x side x distance cell */
+    double select_from;    /* sim selection: share of the epochs not scored in the simulator */
     uint64_t select_seed;  /* sim selection: the rollouts' seed */
     int select_target;     /* sim selection: SimTarget, or -1 for mixed */
     uint64_t seed;

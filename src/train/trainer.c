@@ -648,7 +648,11 @@ static int end_epoch(Run *r, double epoch_t0, long epoch_samples, int *stop)
     if (rc) return rc;
     double v1 = time_now(), sim = NAN;
     int improved, progress;
-    if (t->select == TRAIN_SELECT_SIM) {
+    if (t->select == TRAIN_SELECT_SIM && r->epoch < (int)(t->select_from * t->epochs)) {
+        improved = 0; /* not scored yet (train.select_from) */
+        progress = 1; /* nor counted by patience: a run never stops before it has a best checkpoint */
+        if (vn && vmae < r->low_mae) r->low_mae = vmae;
+    } else if (t->select == TRAIN_SELECT_SIM) {
         if (!(rc = save_checkpoint(r, r->candidate, 0))) {
             rc = train_sim_success(r->candidate, t, &sim);
             remove(r->candidate); /* best.safetensors is written below with this epoch's state if it wins */
@@ -685,7 +689,7 @@ static int end_epoch(Run *r, double epoch_t0, long epoch_samples, int *stop)
     json_object_set_new(line, "best", json_boolean(improved));
     json_object_set_new(line, "best_val_mae", json_real_or_null(r->best_mae));
     if (t->select == TRAIN_SELECT_SIM) {
-        json_object_set_new(line, "sim_success", json_real(sim));
+        json_object_set_new(line, "sim_success", json_real_or_null(sim));
         json_object_set_new(line, "best_sim_success", json_real_or_null(r->best_sim));
     }
     json_object_set_new(line, "bad_epochs", json_integer(r->bad_epochs));
