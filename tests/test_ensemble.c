@@ -74,7 +74,7 @@ static int en_make(char ck[2][1024], char single[2][1024], char *ens, size_t n)
     }
     snprintf(ens, n, "%s/ens.safetensors", test_tmpdir());
     const char *paths[2] = {ck[0], ck[1]};
-    return rc ? rc : model_export_ensemble(paths, 2, ens);
+    return rc ? rc : model_export_ensemble(paths, 2, ens, 0);
 }
 
 static void en_frame(uint8_t *px, int w, int h, int seed)
@@ -157,6 +157,69 @@ TEST(ensemble_steps_mean_of_members)
     mvla_close(m[1]);
 }
 
+/* Mirror averaging (`export --mirror`): a mirrored file's action is the mean of the policy on the frame
+ * with its instruction and of the policy on the flipped frame with left and right swapped, mirrored
+ * back; chunks too. The flag is in the metadata, an ensemble keeps it, and a malformed one is refused. */
+TEST(ensemble_mirror_averages_the_mirrored_world)
+{
+    char ck[2][1024], single[2][1024], ens[1024], mir[1024], ens_mir[1024];
+    REQUIRE(en_make(ck, single, ens, sizeof ens) == 0);
+    snprintf(mir, sizeof mir, "%s/mirror.safetensors", test_tmpdir());
+    snprintf(ens_mir, sizeof ens_mir, "%s/ens-mirror.safetensors", test_tmpdir());
+    const char *one[1] = {ck[0]}, *two[2] = {ck[0], ck[1]};
+    REQUIRE(model_export_ensemble(one, 1, mir, 1) == 0);
+    REQUIRE(model_export_ensemble(two, 2, ens_mir, 1) == 0);
+    json_t *meta = en_meta(mir);
+    REQUIRE(meta);
+    CHECK(json_is_true(json_object_get(meta, "mirror")) && !json_object_get(meta, "members"));
+    json_decref(meta);
+    ModelFile mf;
+    REQUIRE(model_open(&mf, ens_mir) == 0);
+    CHECK(mf.mirror == 1 && mf.n_members == 2);
+    model_file_free(&mf);
+
+    mvla_model *m = NULL, *plain = NULL, *flipped = NULL;
+    REQUIRE(mvla_open(&m, mir, NULL) == MVLA_OK);
+    REQUIRE(mvla_open(&plain, single[0], NULL) == MVLA_OK && mvla_open(&flipped, single[0], NULL) == MVLA_OK);
+    REQUIRE(mvla_set_instruction(m, "Navigate to the cup on the left") == MVLA_OK);
+    REQUIRE(mvla_set_instruction(plain, "Navigate to the cup on the left") == MVLA_OK);
+    REQUIRE(mvla_set_instruction(flipped, "Navigate to the cup on the right") == MVLA_OK);
+    enum { W = EN_W, H = EN_H }; /* the input size: no resampling, so flipping commutes exactly */
+    uint8_t px[W * H * 3], fx[W * H * 3];
+    double worst = 0, apart = 0;
+    for (int t = 0; t < 5; t++) {
+        en_frame(px, W, H, t);
+        for (int y = 0; y < H; y++)
+            for (int x = 0; x < W; x++) memcpy(fx + (y * W + x) * 3, px + (y * W + W - 1 - x) * 3, 3);
+        float a[3], c[6], a0[3], c0[6], a1[3], c1[6];
+        REQUIRE(mvla_step(m, px, W, H, MVLA_RGB, a, c) == MVLA_OK);
+        REQUIRE(mvla_step(plain, px, W, H, MVLA_RGB, a0, c0) == MVLA_OK);
+        REQUIRE(mvla_step(flipped, fx, W, H, MVLA_RGB, a1, c1) == MVLA_OK);
+        for (int k = 0; k < 2; k++) c1[3 * k + 1] = -c1[3 * k + 1], c1[3 * k + 2] = -c1[3 * k + 2];
+        a1[1] = -a1[1], a1[2] = -a1[2];
+        for (int k = 0; k < 3; k++) worst = fmax(worst, fabs(a[k] - 0.5 * (a0[k] + a1[k])));
+        for (int k = 0; k < 6; k++) worst = fmax(worst, fabs(c[k] - 0.5 * (c0[k] + c1[k])));
+        apart = fmax(apart, max_abs_diff(a0, a1, 3));
+    }
+    CHECK_MSG(worst <= 1e-5, "mirror averaging vs the mean of the two views differ by %g", worst);
+    CHECK_MSG(apart > 1e-3, "the policy acts the same on both views (%g): the test checks nothing", apart);
+    mvla_close(m);
+    mvla_close(plain);
+    mvla_close(flipped);
+
+    char bad[1024];
+    snprintf(bad, sizeof bad, "%s/bad-mirror.safetensors", test_tmpdir());
+    meta = en_meta(mir);
+    REQUIRE(meta);
+    json_object_set_new(meta, "mirror", json_string("yes"));
+    char *text = json_dumps(meta, JSON_COMPACT);
+    json_decref(meta);
+    REQUIRE(text && mt_rewrite(mir, bad, NULL, text) == 0);
+    free(text);
+    CHECK(model_open(&mf, bad) == MVLA_ERR_FORMAT && strstr(mvla_error_message(), "mirror") &&
+          strstr(mvla_error_message(), bad));
+}
+
 /* (b): one checkpoint exports as before: the ensemble entry point and the CLI give the very bytes of
  * model_export, with no "members" key and no prefixed tensors. */
 TEST(ensemble_single_checkpoint_export_unchanged)
@@ -167,7 +230,7 @@ TEST(ensemble_single_checkpoint_export_unchanged)
     snprintf(b, sizeof b, "%s/b.safetensors", test_tmpdir());
     REQUIRE(model_export(ck, a) == 0);
     const char *paths[1] = {ck};
-    REQUIRE(model_export_ensemble(paths, 1, b) == 0);
+    REQUIRE(model_export_ensemble(paths, 1, b, 0) == 0);
     char *x, *y;
     size_t nx, ny;
     REQUIRE(file_read_all(a, &x, &nx) == 0 && file_read_all(b, &y, &ny) == 0);
@@ -202,7 +265,7 @@ TEST(ensemble_refuses_mismatched_members)
     REQUIRE(en_checkpoint(b, sizeof b, "wide", 8, 48) == 0);
     snprintf(out, sizeof out, "%s/bad.safetensors", test_tmpdir());
     const char *paths[2] = {a, b};
-    CHECK(model_export_ensemble(paths, 2, out) == MVLA_ERR_ARG);
+    CHECK(model_export_ensemble(paths, 2, out, 0) == MVLA_ERR_ARG);
     const char *msg = mvla_error_message();
     CHECK_MSG(strstr(msg, "encoder.input_width: 32 in ") && strstr(msg, a) && strstr(msg, "48 in ") && strstr(msg, b),
               "message: %s", msg);
@@ -218,7 +281,7 @@ TEST(ensemble_refuses_mismatched_members)
     }
     /* too many members */
     const char *nine[9] = {a, a, a, a, a, a, a, a, a};
-    CHECK(model_export_ensemble(nine, 9, out) == MVLA_ERR_ARG && !file_exists(out));
+    CHECK(model_export_ensemble(nine, 9, out, 0) == MVLA_ERR_ARG && !file_exists(out));
 }
 
 /* Copies src to dst without tensor `drop` (NULL: none), with the "mvla.model" metadata replaced by meta
@@ -433,16 +496,16 @@ TEST(ensemble_run_folder_is_a_leaderboard_row)
     /* members of different splits: refused, naming the field and both runs, and nothing written */
     const char *bad[2] = {a, c};
     snprintf(path, sizeof path, "%s/ac", runs);
-    CHECK(ensemble_run_write(bad, 2, path) == MVLA_ERR_ARG);
+    CHECK(ensemble_run_write(bad, 2, path, 0) == MVLA_ERR_ARG);
     CHECK(strstr(mvla_error_message(), "manifest_hash") && strstr(mvla_error_message(), "/a") &&
           strstr(mvla_error_message(), "/c"));
     snprintf(path, sizeof path, "%s/ac/model.safetensors", runs);
     CHECK(!file_exists(path));
     const char *one[1] = {a};
-    CHECK(ensemble_run_write(one, 1, out) == MVLA_ERR_ARG && strstr(mvla_error_message(), "expected 2..8"));
+    CHECK(ensemble_run_write(one, 1, out, 0) == MVLA_ERR_ARG && strstr(mvla_error_message(), "expected 2..8"));
 
     const char *good[2] = {a, b};
-    REQUIRE(ensemble_run_write(good, 2, out) == 0);
+    REQUIRE(ensemble_run_write(good, 2, out, 0) == 0);
     snprintf(path, sizeof path, "%s/model.safetensors", out);
     ModelFile m;
     REQUIRE(model_open(&m, path) == 0);

@@ -11,22 +11,27 @@
 
 static void export_usage(FILE *fp)
 {
-    fprintf(fp, "usage: mvla export CHECKPOINT [CHECKPOINT ...] -o MODEL.safetensors\n"
+    fprintf(fp, "usage: mvla export CHECKPOINT [CHECKPOINT ...] -o MODEL.safetensors [--mirror]\n"
                 "  CHECKPOINT  a policy checkpoint written by `mvla train`; 2..%d student checkpoints of one\n"
                 "              architecture (e.g. different seeds) give an ensemble: one file whose actions are\n"
                 "              the mean of the members' actions\n"
-                "  -o PATH     the model file to write (weights + \"mvla.model\" metadata; written atomically)\n",
+                "  -o PATH     the model file to write (weights + \"mvla.model\" metadata; written atomically)\n"
+                "  --mirror    students: each member also steps on the mirrored frame with left and right\n"
+                "              swapped in the instruction, and its action, mirrored back, joins the mean\n"
+                "              (twice the step's cost; docs/model_files.md)\n",
             MODEL_MAX_MEMBERS);
 }
 
 int cmd_export(int argc, char **argv)
 {
     const char *in[MODEL_MAX_MEMBERS], *out = NULL;
-    int n = 0;
+    int n = 0, mirror = 0;
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
             export_usage(stdout);
             return 0;
+        } else if (!strcmp(argv[i], "--mirror")) {
+            mirror = 1;
         } else if (!strcmp(argv[i], "-o") || !strcmp(argv[i], "--output")) {
             if (++i == argc) {
                 fprintf(stderr, "mvla: export: %s needs a path\n", argv[i - 1]);
@@ -49,11 +54,11 @@ int cmd_export(int argc, char **argv)
         export_usage(stderr);
         return 2;
     }
-    if (model_export_ensemble(in, n, out)) {
+    if (model_export_ensemble(in, n, out, mirror)) {
         fprintf(stderr, "mvla: %s\n", mvla_error_message());
         return 1;
     }
-    if (n > 1) fprintf(stderr, "mvla: wrote %s (an ensemble of %d policies)\n", out, n);
-    else fprintf(stderr, "mvla: wrote %s\n", out);
+    if (n > 1) fprintf(stderr, "mvla: wrote %s (an ensemble of %d policies%s)\n", out, n, mirror ? ", mirror averaging" : "");
+    else fprintf(stderr, "mvla: wrote %s%s\n", out, mirror ? " (mirror averaging)" : "");
     return 0;
 }

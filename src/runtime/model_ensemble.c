@@ -119,8 +119,9 @@ static json_t *ensemble_provenance(Member *m, const char *const *paths, int n)
     return prov;
 }
 
-/* The first member's metadata with "members": n after format_version and the ensemble's provenance. */
-static char *ensemble_meta_text(Member *m, const char *const *paths, int n)
+/* The first member's metadata with "members": n (and "mirror") after format_version and the ensemble's
+ * provenance. */
+static char *ensemble_meta_text(Member *m, const char *const *paths, int n, int mirror)
 {
     json_t *root = json_object();
     const char *key;
@@ -129,16 +130,17 @@ static char *ensemble_meta_text(Member *m, const char *const *paths, int n)
         if (!strcmp(key, "provenance")) json_object_set_new(root, key, ensemble_provenance(m, paths, n));
         else json_object_set(root, key, v);
         if (!strcmp(key, "format_version")) json_object_set_new(root, "members", json_integer(n));
+        if (!strcmp(key, "format_version") && mirror) json_object_set_new(root, "mirror", json_true());
     }
     char *text = json_dumps(root, JSON_INDENT(1) | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(9));
     json_decref(root);
     return text;
 }
 
-static int write_ensemble(Member *m, const char *const *paths, int n, const char *out_path)
+static int write_ensemble(Member *m, const char *const *paths, int n, const char *out_path, int mirror)
 {
     StWriter *w = st_writer_new();
-    char *text = ensemble_meta_text(m, paths, n);
+    char *text = ensemble_meta_text(m, paths, n, mirror);
     int rc = w && text ? 0 : mvla_fail(MVLA_ERR_NOMEM, "%s: out of memory building the model file", out_path);
     for (int i = 0; i < n && !rc; i++)
         for (int k = 0; k < m[i].p.params.count && !rc; k++) {
@@ -153,9 +155,9 @@ static int write_ensemble(Member *m, const char *const *paths, int n, const char
     return rc;
 }
 
-int model_export_ensemble(const char *const *paths, int n, const char *out_path)
+int model_export_ensemble(const char *const *paths, int n, const char *out_path, int mirror)
 {
-    if (n == 1) return model_export(paths[0], out_path);
+    if (n == 1) return mirror ? model_export_mirrored(paths[0], out_path) : model_export(paths[0], out_path);
     if (n < 1 || n > MODEL_MAX_MEMBERS)
         return mvla_fail(MVLA_ERR_ARG, "export: %d checkpoints: expected 1, or 2..%d for an ensemble", n,
                          MODEL_MAX_MEMBERS);
@@ -166,7 +168,7 @@ int model_export_ensemble(const char *const *paths, int n, const char *out_path)
         rc = member_open(&m[i], paths[i]);
         if (!rc && i > 0) rc = check_same(m[0].meta, m[i].meta, paths[0], paths[i]);
     }
-    if (!rc) rc = write_ensemble(m, paths, n, out_path);
+    if (!rc) rc = write_ensemble(m, paths, n, out_path, mirror);
     for (int i = 0; i < n; i++) {
         if (m[i].loaded) student_free(&m[i].p);
         json_decref(m[i].meta);

@@ -64,6 +64,27 @@ int model_export(const char *checkpoint_path, const char *out_path)
     return rc;
 }
 
+/* model_file_student_meta with "mirror": true (model_export_ensemble of one checkpoint). */
+static json_t *student_meta_mirror(const void *policy, const ModelMeta *mm, const char *ckpt_meta)
+{
+    json_t *root = model_file_student_meta(policy, mm, ckpt_meta);
+    if (root) json_object_set_new(root, "mirror", json_true());
+    return root;
+}
+
+int model_export_mirrored(const char *checkpoint_path, const char *out_path)
+{
+    if (clip_model_path_is(checkpoint_path, 0))
+        return mvla_fail(MVLA_ERR_UNSUPPORTED, "export: %s is a CLIP head's checkpoint: --mirror is for student "
+                         "policies", checkpoint_path);
+    StudentPolicy p;
+    int rc = student_load(&p, checkpoint_path);
+    if (rc) return rc;
+    rc = model_file_write(checkpoint_path, out_path, &p, &p.cfg, &p.params, student_meta_mirror, NULL);
+    student_free(&p);
+    return rc;
+}
+
 /* Wraps obj as {"key": obj} text, for the parsers that read a whole metadata object. */
 static char *wrap_text(const char *key, json_t *obj)
 {
@@ -87,6 +108,16 @@ static int read_members(json_t *root, int *n, const char *path)
     return 0;
 }
 
+/* "mirror": absent (0) or a boolean. */
+static int read_mirror(json_t *root, int *mirror, const char *path)
+{
+    json_t *v = json_object_get(root, "mirror");
+    *mirror = v && json_is_true(v);
+    if (v && !json_is_boolean(v))
+        return mvla_fail(MVLA_ERR_FORMAT, "%s: metadata %s: mirror: expected true or false", path, MODEL_META_KEY);
+    return 0;
+}
+
 static int parse_meta(ModelFile *m, json_t *root, StudentConfig *cfg, ModelQuant *mq, const char *path)
 {
     if (!json_is_object(root))
@@ -99,6 +130,7 @@ static int parse_meta(ModelFile *m, json_t *root, StudentConfig *cfg, ModelQuant
             return mvla_fail(MVLA_ERR_FORMAT, "%s: metadata %s: %s: expected an object (missing or malformed)", path,
                              MODEL_META_KEY, required[i]);
     if ((rc = read_members(root, &m->n_members, path))) return rc;
+    if ((rc = read_mirror(root, &m->mirror, path))) return rc;
     rc = model_quant_parse(mq, json_object_get(root, "quantization"), path); /* "none" or int8 */
     if (rc) return rc;
 

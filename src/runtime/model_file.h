@@ -25,7 +25,14 @@
  * member's "train_episodes" too when its digest differs from the first member's. Running an ensemble
  * steps every member on the same preprocessed frame, each with its own history, and returns the mean
  * of their actions and chunks in raw units (runtime/model_runner.h). An int8 ensemble lists every
- * member's quantised tensors, prefixed, in quantization.tensors / weight_only. */
+ * member's quantised tensors, prefixed, in quantization.tensors / weight_only.
+ *
+ * Mirror averaging (`mvla export --mirror`, `mvla ensemble --mirror`; students only): "mirror": true
+ * in "mvla.model" (absent: false). Every member also steps on the horizontally flipped frame with left
+ * and right swapped in its instruction (its own runner and history), and that action, mirrored back
+ * (linear_y and angular_z negated), joins the mean: the task is left-right symmetric and the students
+ * are trained with mirrored samples, so this averages out some of a policy's noise at twice the
+ * step's cost. */
 #ifndef MVLA_MODEL_FILE_H
 #define MVLA_MODEL_FILE_H
 
@@ -41,6 +48,7 @@ typedef struct {
     StudentPolicy policy;     /* batch norm folded (eval only); unused (zero) in a CLIP head's file; an
                                  ensemble's member 0 */
     int n_members;            /* 1, or an ensemble's 2..MODEL_MAX_MEMBERS student policies */
+    int mirror;               /* 1: each member also steps on the mirrored frame (above) */
     StudentPolicy *more;      /* an ensemble's members 1..n_members-1 (model_file_member), else NULL */
     ClipPolicy *clip;         /* a CLIP head with its embedded backbone (runtime/clip_model_file.h), else NULL */
     Preprocess pre;
@@ -54,8 +62,9 @@ typedef struct {
 int model_export(const char *checkpoint_path, const char *out_path);
 /* One checkpoint: model_export. 2..MODEL_MAX_MEMBERS: an ensemble file of student checkpoints that
  * share architecture (but for the name), preprocessing and action section; anything else is refused
- * naming both files and the field, and nothing is written. */
-int model_export_ensemble(const char *const *checkpoint_paths, int n, const char *out_path);
+ * naming both files and the field, and nothing is written. mirror: write "mirror": true (student
+ * checkpoints only). */
+int model_export_ensemble(const char *const *checkpoint_paths, int n, const char *out_path, int mirror);
 
 /* Opens a model file: checks the metadata, builds the policy, loads and folds the weights. */
 int model_open(ModelFile *m, const char *path);

@@ -23,6 +23,8 @@ int model_file_write(const char *checkpoint_path, const char *out_path, const vo
 
 /* The student's "mvla.model" object (a ModelMetaBuildFn over a StudentPolicy; runtime/model_file.c). */
 json_t *model_file_student_meta(const void *policy, const ModelMeta *mm, const char *ckpt_meta);
+/* model_export with "mirror": true (model_file.h); model_export_ensemble's one-checkpoint case. */
+int model_export_mirrored(const char *checkpoint_path, const char *out_path);
 
 /* The "action" object (names, units, limits, kind, chunk, keys, key_value, mean, scale) of a policy's
  * action section and its action_mean / action_scale buffers (a CLIP head passes its action shell). */

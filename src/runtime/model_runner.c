@@ -2,28 +2,35 @@
 #include "runtime/model_runner.h"
 
 #include "base/error.h"
+#include "data/actions.h"
+#include "data/augment.h"
 
 #include <stdlib.h>
 #include <string.h>
 
 struct ModelRunner {
     ClipRunner *clip;                          /* a CLIP head's file */
-    StudentRunner *s[MODEL_MAX_MEMBERS];       /* else one per member */
-    int n, chunk;
+    StudentRunner *s[2 * MODEL_MAX_MEMBERS];   /* else one per member; with mirror, s[n + i] is member i on
+                                                  the mirrored frame */
+    int n, chunk, mirror;
+    int width, height;                         /* the students' input frame */
     float *scratch;                            /* [K * 3]: one member's chunk */
+    uint8_t *flipped;                          /* mirror: the frame flipped left-right */
 };
 
 void model_runner_free(ModelRunner *r)
 {
     if (!r) return;
     clip_runner_free(r->clip);
-    for (int i = 0; i < r->n; i++) student_runner_free(r->s[i]);
+    for (int i = 0; i < r->n * (1 + r->mirror); i++) student_runner_free(r->s[i]);
     free(r->scratch);
+    free(r->flipped);
     free(r);
 }
 
-/* Over a CLIP head, or over n student policies (which must outlive the runner). */
-static ModelRunner *runner_new(ClipPolicy *clip, StudentPolicy *const *members, int n)
+/* Over a CLIP head, or over n student policies (which must outlive the runner), each also on the
+ * mirrored frame when mirror. */
+static ModelRunner *runner_new(ClipPolicy *clip, StudentPolicy *const *members, int n, int mirror)
 {
     ModelRunner *r = calloc(1, sizeof *r);
     if (!r) {
@@ -36,10 +43,13 @@ static ModelRunner *runner_new(ClipPolicy *clip, StudentPolicy *const *members, 
         ok = (r->clip = clip_runner_new(clip)) != NULL;
     } else {
         r->chunk = members[0]->cfg.action.chunk;
-        ok = (r->scratch = malloc(sizeof(float) * 3 * (size_t)r->chunk)) != NULL;
+        r->width = members[0]->cfg.encoder.input_width, r->height = members[0]->cfg.encoder.input_height;
+        ok = (r->scratch = malloc(sizeof(float) * 3 * (size_t)r->chunk)) != NULL &&
+             (!mirror || (r->flipped = malloc((size_t)r->width * (size_t)r->height * 3)) != NULL);
         if (!ok) mvla_fail(MVLA_ERR_NOMEM, "model runner: out of memory");
-        for (; ok && r->n < n; r->n++)
-            if (!(r->s[r->n] = student_runner_new(members[r->n]))) ok = 0;
+        r->n = n, r->mirror = mirror != 0; /* the free below frees only the runners made (the rest are NULL) */
+        for (int i = 0; ok && i < n * (1 + r->mirror); i++)
+            if (!(r->s[i] = student_runner_new(members[i % n]))) ok = 0;
     }
     if (!ok) {
         model_runner_free(r);
@@ -50,49 +60,68 @@ static ModelRunner *runner_new(ClipPolicy *clip, StudentPolicy *const *members, 
 
 ModelRunner *model_runner_new(ModelFile *mf)
 {
-    if (mf->clip) return runner_new(mf->clip, NULL, 0);
+    if (mf->clip) return runner_new(mf->clip, NULL, 0, 0);
     StudentPolicy *members[MODEL_MAX_MEMBERS];
     int n = mf->n_members > 1 ? mf->n_members : 1;
     for (int i = 0; i < n; i++) members[i] = model_file_member(mf, i);
-    return runner_new(NULL, members, n);
+    return runner_new(NULL, members, n, mf->mirror);
 }
 
 ModelRunner *model_runner_checkpoint(PolicyModel *pm)
 {
     StudentPolicy *student = &pm->student;
-    return pm->is_clip ? runner_new(&pm->clip, NULL, 0) : runner_new(NULL, &student, 1);
+    return pm->is_clip ? runner_new(&pm->clip, NULL, 0, 0) : runner_new(NULL, &student, 1, 0);
 }
 
 int model_runner_set_instruction(ModelRunner *r, const char *text)
 {
     if (r->clip) return clip_runner_set_instruction(r->clip, text);
+    char *swapped = NULL;
+    if (r->mirror && text && !(swapped = augment_swap_sides(text)))
+        return mvla_fail(MVLA_ERR_NOMEM, "model runner: out of memory");
     int rc = 0;
-    for (int i = 0; i < r->n && !rc; i++) rc = student_runner_set_instruction(r->s[i], text);
+    for (int i = 0; i < r->n * (1 + r->mirror) && !rc; i++)
+        rc = student_runner_set_instruction(r->s[i], i < r->n ? text : swapped);
+    free(swapped);
     return rc;
 }
 
 void model_runner_reset(ModelRunner *r)
 {
     if (r->clip) clip_runner_reset(r->clip);
-    for (int i = 0; i < r->n; i++) student_runner_reset(r->s[i]);
+    for (int i = 0; i < r->n * (1 + r->mirror); i++) student_runner_reset(r->s[i]);
+}
+
+/* The frame flipped left-right into r->flipped. */
+static void flip_frame(ModelRunner *r, const uint8_t *rgb)
+{
+    size_t w = (size_t)r->width;
+    for (size_t y = 0; y < (size_t)r->height; y++)
+        for (size_t x = 0; x < w; x++) memcpy(r->flipped + (y * w + x) * 3, rgb + (y * w + (w - 1 - x)) * 3, 3);
 }
 
 int model_runner_step_rgb(ModelRunner *r, const uint8_t *rgb, float action[3], float *chunk)
 {
     if (r->clip) return clip_runner_step_rgb(r->clip, rgb, action, chunk);
-    if (r->n == 1) return student_runner_step_rgb(r->s[0], rgb, action, chunk);
-    int K3 = r->chunk * 3;
+    if (r->n == 1 && !r->mirror) return student_runner_step_rgb(r->s[0], rgb, action, chunk);
+    int K3 = r->chunk * 3, runs = r->n * (1 + r->mirror);
     float sum[3] = {0};
     if (chunk) memset(chunk, 0, sizeof(float) * (size_t)K3);
-    for (int i = 0; i < r->n; i++) {
+    if (r->mirror) flip_frame(r, rgb);
+    for (int i = 0; i < runs; i++) {
         float a[3];
-        int rc = student_runner_step_rgb(r->s[i], rgb, a, r->scratch);
+        int mirrored = i >= r->n;
+        int rc = student_runner_step_rgb(r->s[i], mirrored ? r->flipped : rgb, a, r->scratch);
         if (rc) return rc;
+        if (mirrored) { /* back to the real world's left and right */
+            action_mirror(a);
+            for (int k = 0; k < r->chunk; k++) action_mirror(r->scratch + 3 * k);
+        }
         for (int k = 0; k < 3; k++) sum[k] += a[k];
         for (int k = 0; chunk && k < K3; k++) chunk[k] += r->scratch[k];
     }
-    for (int k = 0; k < 3; k++) action[k] = sum[k] / (float)r->n;
-    for (int k = 0; chunk && k < K3; k++) chunk[k] /= (float)r->n;
+    for (int k = 0; k < 3; k++) action[k] = sum[k] / (float)runs;
+    for (int k = 0; chunk && k < K3; k++) chunk[k] /= (float)runs;
     return 0;
 }
 
@@ -111,7 +140,7 @@ void model_runner_timing(const ModelRunner *r, double *encode_s, double *head_s,
     double enc = 0, head = 0;
     long n_steps = 0;
     if (r->clip) clip_runner_timing(r->clip, &enc, &head, &n_steps);
-    for (int i = 0; i < r->n; i++) {
+    for (int i = 0; i < r->n * (1 + r->mirror); i++) {
         double e, h;
         long s;
         student_runner_timing(r->s[i], &e, &h, &s);

@@ -58,7 +58,7 @@ static int copy_file(const char *from, const char *to)
     return rc;
 }
 
-static json_t *ensemble_json(json_t *const *members, const char *const *runs, int n, long model_bytes)
+static json_t *ensemble_json(json_t *const *members, const char *const *runs, int n, long model_bytes, int mirror)
 {
     json_t *o = json_object(), *names = json_array();
     double params = 0;
@@ -77,12 +77,12 @@ static json_t *ensemble_json(json_t *const *members, const char *const *runs, in
     json_object_set_new(o, "model_bytes", json_integer(model_bytes));
     const char *f = json_string_value(json_object_get(members[0], "features"));
     char features[256];
-    snprintf(features, sizeof features, "%s ensemble x%d", f ? f : "?", n);
+    snprintf(features, sizeof features, "%s ensemble x%d%s", f ? f : "?", n, mirror ? " mirror" : "");
     json_object_set_new(o, "features", json_string(features));
     return o;
 }
 
-int ensemble_run_write(const char *const *runs, int n, const char *out_dir)
+int ensemble_run_write(const char *const *runs, int n, const char *out_dir, int mirror)
 {
     if (n < 2 || n > MODEL_MAX_MEMBERS)
         return mvla_fail(MVLA_ERR_ARG, "ensemble: %d run folders: expected 2..%d", n, MODEL_MAX_MEMBERS);
@@ -97,7 +97,7 @@ int ensemble_run_write(const char *const *runs, int n, const char *out_dir)
     }
     if (!rc) rc = file_make_dirs(out_dir);
     snprintf(path, sizeof path, "%s/model.safetensors", out_dir);
-    if (!rc) rc = model_export_ensemble(ckpts, n, path);
+    if (!rc) rc = model_export_ensemble(ckpts, n, path, mirror);
     struct stat st;
     long bytes = !rc && stat(path, &st) == 0 ? (long)st.st_size : -1;
     char from[PATH_LEN];
@@ -105,7 +105,7 @@ int ensemble_run_write(const char *const *runs, int n, const char *out_dir)
     snprintf(path, sizeof path, "%s/config.json", out_dir);
     if (!rc) rc = copy_file(from, path);
     if (!rc) {
-        json_t *o = ensemble_json(members, runs, n, bytes);
+        json_t *o = ensemble_json(members, runs, n, bytes, mirror);
         char *text = o ? json_dumps(o, JSON_INDENT(2) | JSON_PRESERVE_ORDER) : NULL;
         snprintf(path, sizeof path, "%s/run.json", out_dir);
         rc = text ? file_write_atomic(path, text, strlen(text)) : mvla_fail(MVLA_ERR_NOMEM, "ensemble: out of memory");
