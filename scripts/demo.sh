@@ -3,13 +3,15 @@
 #   simulate 72 episodes like the original dataset -> check -> split 70/20/10 -> train the default
 #   student on two seeds (side by side, one core each; each keeps the checkpoint with the best
 #   closed-loop success on the simulator's selection rollouts, seed 101) -> one ensemble model file
-#   of the two -> offline eval on the test split (and the key-match ceiling of the data) -> closed-loop eval in the simulator -> int8, step
-#   benchmark -> leaderboard.
+#   of the two with mirror averaging (each member also drives the mirrored view) -> offline eval on
+#   the test split (and the key-match ceiling of the data) -> closed-loop eval in the simulator ->
+#   int8, step benchmark -> leaderboard.
 # Environment: MVLA_DEMO_OUT (default demo-out), MVLA_DEMO_STEPS (default 2400 optimiser steps per run),
 #              MVLA_DEMO_EPISODES (default 72), MVLA_DEMO_SEEDS (default "1 2": one run each, the
 #              ensemble's members), MVLA_DEMO_LARGE (default 0; e.g. 500: also one run on a larger set,
 #              about 9 min more), MVLA_DEMO_ROLLOUTS (default 20 per scenario x side x distance cell:
-#              480 rollouts).
+#              480 rollouts; the deployed ensemble gets MVLA_DEMO_DEPLOY_ROLLOUTS, default 50: 1200,
+#              since its per-cell numbers are the ones to act on).
 set -euo pipefail
 mvla=${1:-build/mvla}
 out=${MVLA_DEMO_OUT:-demo-out}
@@ -18,6 +20,7 @@ episodes=${MVLA_DEMO_EPISODES:-72}
 seeds=${MVLA_DEMO_SEEDS:-1 2}
 large=${MVLA_DEMO_LARGE:-0}
 rollouts=${MVLA_DEMO_ROLLOUTS:-20}
+deploy_rollouts=${MVLA_DEMO_DEPLOY_ROLLOUTS:-50}
 runs=$out/runs
 mkdir -p "$runs"
 step() { printf '\n== %s\n' "$*"; }
@@ -59,10 +62,10 @@ done
 for p in "${pids[@]}"; do wait "$p"; done
 for i in "${!names[@]}"; do if [ "$i" -gt 0 ]; then echo "-- ${names[$i]}"; tail -3 "$out/${names[$i]}.log"; fi; done
 
-step "5/8 one model file averaging the ${#members[@]} runs' actions (mvla ensemble)"
+step "5/8 one model file averaging the ${#members[@]} runs' actions, each also on the mirrored view (mvla ensemble --mirror)"
 evals=("${names[@]}")
 if [ "${#members[@]}" -ge 2 ]; then
-  "$mvla" ensemble "${members[@]}" -o "$ensemble"
+  "$mvla" ensemble "${members[@]}" -o "$ensemble" --mirror
   evals+=("$(basename "$ensemble")")
 else
   echo "one seed: no ensemble"
@@ -83,10 +86,11 @@ done
 echo "-- the ceiling: key match and MAE no model can beat on these episodes (an oracle with the true state)"
 "$mvla" sim ceiling -n "${counts[0]}" --seed 1 | tail -4
 
-step "7/8 closed-loop evaluation in the simulator, $rollouts rollouts per cell, other rollouts than the selection's (mvla sim eval)"
+step "7/8 closed-loop evaluation in the simulator, $rollouts rollouts per cell ($deploy_rollouts for the ensemble), other rollouts than the selection's (mvla sim eval)"
 for r in "${evals[@]}"; do
   echo "-- $r"
-  "$mvla" sim eval --model "$(model_of "$r")" --rollouts "$rollouts" --seed 7 --target cup \
+  n=$rollouts; [ -f "$runs/$r/model.safetensors" ] && n=$deploy_rollouts
+  "$mvla" sim eval --model "$(model_of "$r")" --rollouts "$n" --seed 7 --target cup \
     --json "$runs/$r/sim_eval.json" --svg "$runs/$r/sim_eval.svg"
 done
 
