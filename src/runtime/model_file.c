@@ -53,15 +53,21 @@ json_t *model_file_student_meta(const void *policy, const ModelMeta *mm, const c
     return root;
 }
 
-int model_export(const char *checkpoint_path, const char *out_path)
+/* A student checkpoint -> model file, with the metadata of build. */
+static int export_student(const char *checkpoint_path, const char *out_path, ModelMetaBuildFn build)
 {
-    if (clip_model_path_is(checkpoint_path, 0)) return clip_model_export(checkpoint_path, out_path);
     StudentPolicy p;
     int rc = student_load(&p, checkpoint_path);
     if (rc) return rc;
-    rc = model_file_write(checkpoint_path, out_path, &p, &p.cfg, &p.params, model_file_student_meta, NULL);
+    rc = model_file_write(checkpoint_path, out_path, &p, &p.cfg, &p.params, build, NULL);
     student_free(&p);
     return rc;
+}
+
+int model_export(const char *checkpoint_path, const char *out_path)
+{
+    if (clip_model_path_is(checkpoint_path, 0)) return clip_model_export(checkpoint_path, out_path);
+    return export_student(checkpoint_path, out_path, model_file_student_meta);
 }
 
 /* model_file_student_meta with "mirror": true (model_export_ensemble of one checkpoint). */
@@ -77,12 +83,7 @@ int model_export_mirrored(const char *checkpoint_path, const char *out_path)
     if (clip_model_path_is(checkpoint_path, 0))
         return mvla_fail(MVLA_ERR_UNSUPPORTED, "export: %s is a CLIP head's checkpoint: --mirror is for student "
                          "policies", checkpoint_path);
-    StudentPolicy p;
-    int rc = student_load(&p, checkpoint_path);
-    if (rc) return rc;
-    rc = model_file_write(checkpoint_path, out_path, &p, &p.cfg, &p.params, student_meta_mirror, NULL);
-    student_free(&p);
-    return rc;
+    return export_student(checkpoint_path, out_path, student_meta_mirror);
 }
 
 /* Wraps obj as {"key": obj} text, for the parsers that read a whole metadata object. */
