@@ -7,7 +7,8 @@
 #   Every run keeps the checkpoint with the best closed-loop success on its selection rollouts (seed 101)
 #   as make demo does, except select-val-mae (the lowest validation MAE); the table's closed loop is seed 7.
 #   With runs of the default student on two or more seeds, the `ensemble` row is the ensemble of the
-#   first two (`mvla ensemble`: one model file, the members' mean action).
+#   first two (`mvla ensemble`: one model file, the members' mean action), and `ensemble-mirror` the same
+#   with mirror averaging (`--mirror`: each member also on the mirrored view).
 # Environment: ABL_OUT (default ablation-out), ABL_STEPS (default 2400), ABL_SEEDS (default "1"),
 #              ABL_ROLLOUTS (default 20 per cell: 480 rollouts, ~20 s a run), ABL_DOC (default
 #              docs/ablation.md), ABL_ONLY (variant names to (re)train, default all; the table covers
@@ -75,14 +76,16 @@ wait
 members=()
 for r in "$runs"/student-s[0-9]*; do if [ -d "$r" ] && [ "${#members[@]}" -lt 2 ]; then members+=("$r"); fi; done
 if [ "${#members[@]}" -eq 2 ]; then
-  ens=$runs/ensemble-${members[0]##*-}${members[1]##*-}
-  d=$out/episodes-72
-  "$mvla" ensemble "${members[@]}" -o "$ens"
-  "$mvla" --threads 1 eval "$ens/model.safetensors" --data "$d" --manifest "$d.split.json" --json "$ens/eval.json" \
-    --cache "$out/frames-72-student.cache" > "$ens.log" 2>&1
-  "$mvla" --threads 1 sim eval --model "$ens/model.safetensors" --rollouts "$rollouts" --seed 7 --target cup \
-    --json "$ens/sim_eval.json" >> "$ens.log" 2>&1
-  echo "done: $(basename "$ens") ($(grep -m1 '^overall' "$ens.log" | tr -s ' ' | cut -c1-60))"
+  for mirror in "" --mirror; do
+    ens=$runs/ensemble-${members[0]##*-}${members[1]##*-}${mirror:+-mirror}
+    d=$out/episodes-72
+    "$mvla" ensemble "${members[@]}" -o "$ens" $mirror
+    "$mvla" --threads 1 eval "$ens/model.safetensors" --data "$d" --manifest "$d.split.json" --json "$ens/eval.json" \
+      --cache "$out/frames-72-student.cache" > "$ens.log" 2>&1
+    "$mvla" --threads 1 sim eval --model "$ens/model.safetensors" --rollouts "$rollouts" --seed 7 --target cup \
+      --json "$ens/sim_eval.json" >> "$ens.log" 2>&1
+    echo "done: $(basename "$ens") ($(grep -m1 '^overall' "$ens.log" | tr -s ' ' | cut -c1-60))"
+  done
 fi
 
 "$mvla" leaderboard "$runs" > /dev/null
@@ -100,7 +103,8 @@ seeds_done=$(ls "$runs" | sed -n 's/.*-s\([0-9]*\)$/\1/p' | sort -un | tr '\n' '
   echo "adds code-point n-grams to the instruction tokens, \`select-val-mae\` keeps the checkpoint with the lowest"
   echo "validation MAE instead of the best closed-loop success on the selection rollouts (\`train.select\` \"sim\","
   echo "seed 101, 96 rollouts an epoch), \`500-episodes\` trains on 350 instead of 51 episodes, \`ensemble\` is one"
-  echo "model file averaging the actions of the default student's first two seeds (\`mvla ensemble\`)."
+  echo "model file averaging the actions of the default student's first two seeds (\`mvla ensemble\`), and"
+  echo "\`-mirror\` the same with each member also driving the mirrored view (\`mvla ensemble --mirror\`)."
   echo "Test MAE and key match on each set's test split (7 episodes for 72, 50 for 500: the small test set is"
   echo "noisy); instruction follow: the predicted slide follows the instruction when left/right are swapped;"
   echo "closed loop: \`mvla sim eval --target cup --rollouts $rollouts\` over the 24 scenario x side x distance cells."
