@@ -184,10 +184,11 @@ static void model_labels(const char *path, BenchResult *r)
     st_close(st);
     json_t *name = json_object_get(json_object_get(root, "architecture"), "name");
     json_t *members = json_object_get(root, "members");
+    const char *mirror = json_is_true(json_object_get(root, "mirror")) ? " mirror" : "";
     if (json_is_string(name) && json_integer_value(members) > 1) /* an ensemble */
-        snprintf(r->name, sizeof r->name, "%.40s x%d", json_string_value(name), (int)json_integer_value(members));
+        snprintf(r->name, sizeof r->name, "%.40s x%d%s", json_string_value(name), (int)json_integer_value(members), mirror);
     else if (json_is_string(name))
-        snprintf(r->name, sizeof r->name, "%s", json_string_value(name));
+        snprintf(r->name, sizeof r->name, "%.40s%s", json_string_value(name), mirror);
     json_t *q = json_object_get(root, "quantization");
     if (json_is_object(q)) {
         const char *keys[] = {"kind", "scheme", "dtype", "type", "weights"};
