@@ -89,8 +89,10 @@ static int open_file(Adapter *a, const char *path)
     if (rc) return rc;
     a->pre = a->mf.pre;
     a->run = model_runner_new(&a->mf);
-    if (a->mf.n_members > 1) snprintf(a->name, sizeof a->name, "%.40s x%d", a->mf.policy.cfg.name, a->mf.n_members);
-    else snprintf(a->name, sizeof a->name, "%s", a->mf.clip ? a->mf.clip->cfg.name : a->mf.policy.cfg.name);
+    const char *mirror = a->mf.mirror ? " mirror" : "";
+    if (a->mf.n_members > 1)
+        snprintf(a->name, sizeof a->name, "%.40s x%d%s", a->mf.policy.cfg.name, a->mf.n_members, mirror);
+    else snprintf(a->name, sizeof a->name, "%.40s%s", a->mf.clip ? a->mf.clip->cfg.name : a->mf.policy.cfg.name, mirror);
     return a->run ? 0 : MVLA_ERR_NOMEM;
 }
 
