@@ -3,6 +3,7 @@
  * other routes; the baselines fail; reports (JSON, SVG) hold what the rollouts did. */
 #include "base/error.h"
 #include "base/file.h"
+#include "base/threads.h"
 #include "sim/baselines.h"
 #include "sim/ceiling.h"
 #include "sim/eval.h"
@@ -261,6 +262,13 @@ TEST(sim_key_ceiling_bounds_the_keys)
     double variant = (double)c.variant.match / (double)c.variant.frames;
     CHECK(variant > 0.8 && variant < 1.0);
     CHECK(c.variant.abs_err > 0);
+    /* the same on one thread as on several: each rollout draws its own hypotheses */
+    int threads = mvla_get_threads();
+    SimCeiling one;
+    mvla_set_threads(1);
+    REQUIRE(sim_key_ceiling(&cfg, &g, 500, 0, &one, NULL, NULL) == 0);
+    mvla_set_threads(threads);
+    CHECK(one.all.match == c.all.match && one.all.frames == c.all.frames && one.all.abs_err == c.all.abs_err);
 
     g.variant_frac = 0;
     REQUIRE(sim_key_ceiling(&cfg, &g, 2, 0, &c, NULL, NULL) == 0);

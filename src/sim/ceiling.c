@@ -21,7 +21,7 @@ static void count_add(SimCeilingCount *d, const SimCeilingCount *s)
 static void replay(SimEnv *env, SimKeyOracle *o, const SimEpisode *ep, SimCeilingCount *c)
 {
     sim_env_reset(env, &ep->scene, ep->seed);
-    sim_key_oracle_reset(o, ep->instruction);
+    sim_key_oracle_reset(o, ep->instruction, ep->seed);
     c->episodes++;
     for (int t = 1; t < ep->num_frames && !env->done; t++) {
         const float *a = ep->actions + 3 * t;
@@ -48,7 +48,7 @@ int sim_key_ceiling(const SimConfig *cfg, const SimGenSpec *g, int hypotheses, f
         SimEnv *env = NULL;
         SimKeyOracle *o = NULL;
         int trc = sim_env_new(&env, cfg);
-        if (!trc) trc = sim_key_oracle_new(&o, env, hypotheses, g->variant_frac, pose_noise, g->seed);
+        if (!trc) trc = sim_key_oracle_new(&o, env, hypotheses, g->variant_frac, pose_noise);
         SimCeiling mine = {0};
 #pragma omp for schedule(dynamic)
         for (int i = 0; i < g->count; i++) {

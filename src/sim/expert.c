@@ -212,8 +212,7 @@ struct SimKeyOracle {
     char *key;       /* this step's key per hypothesis */
 };
 
-int sim_key_oracle_new(SimKeyOracle **out, const SimEnv *env, int hypotheses, float variant_frac, float pose_noise,
-                       uint64_t seed)
+int sim_key_oracle_new(SimKeyOracle **out, const SimEnv *env, int hypotheses, float variant_frac, float pose_noise)
 {
     *out = NULL;
     if (hypotheses < 2 || hypotheses > 1000000 || !(variant_frac >= 0 && variant_frac <= 1) ||
@@ -223,7 +222,6 @@ int sim_key_oracle_new(SimKeyOracle **out, const SimEnv *env, int hypotheses, fl
     SimKeyOracle *o = calloc(1, sizeof *o);
     if (!o) return mvla_fail(MVLA_ERR_NOMEM, "sim key oracle: out of memory");
     o->env = env, o->n = hypotheses, o->variant_frac = variant_frac, o->pose_noise = pose_noise;
-    rng_seed(&o->rng, sim_mix_seed(seed, 0x0a3c, 0, 0));
     o->hyp = calloc((size_t)hypotheses, sizeof *o->hyp);
     o->weight = calloc((size_t)hypotheses, sizeof *o->weight);
     o->misses = calloc((size_t)hypotheses, sizeof *o->misses);
@@ -246,9 +244,10 @@ void sim_key_oracle_free(SimKeyOracle *o)
     free(o);
 }
 
-void sim_key_oracle_reset(SimKeyOracle *o, const char *instruction)
+void sim_key_oracle_reset(SimKeyOracle *o, const char *instruction, uint64_t seed)
 {
     const SimEnv *env = o->env;
+    rng_seed(&o->rng, sim_mix_seed(seed, 0x0a3c, 0, 0));
     SimSide side = route_side(env->scene, instruction);
     float k = sim_robot_key_distance(&env->cfg.robot);
     for (int i = 0; i < o->n; i++) {

@@ -42,7 +42,9 @@ SimSide sim_expert_side(const Policy *expert);
  * variant driver draws them (variant_frac shared among them). Each drives along the true trajectory;
  * the prediction is the weighted vote of those that matched the most keys so far.
  *
- *   sim_key_oracle_reset(o, instruction)              after sim_env_reset, per rollout
+ *   sim_key_oracle_reset(o, instruction, seed)        after sim_env_reset, per rollout (seed: the
+ *                                                     hypotheses drawn, so results do not depend on
+ *                                                     which rollouts an oracle saw before)
  *   k = sim_key_oracle_step(o, true_key, action)      at each pose, before sim_env_step
  *
  * step returns the predicted key and fills action with the per-axis weighted median (raw units, the
@@ -51,10 +53,9 @@ SimSide sim_expert_side(const Policy *expert);
  * policy that judges its position from the camera only that well. */
 typedef struct SimKeyOracle SimKeyOracle;
 
-int sim_key_oracle_new(SimKeyOracle **out, const SimEnv *env, int hypotheses, float variant_frac, float pose_noise,
-                       uint64_t seed);
+int sim_key_oracle_new(SimKeyOracle **out, const SimEnv *env, int hypotheses, float variant_frac, float pose_noise);
 void sim_key_oracle_free(SimKeyOracle *o);
-void sim_key_oracle_reset(SimKeyOracle *o, const char *instruction);
+void sim_key_oracle_reset(SimKeyOracle *o, const char *instruction, uint64_t seed);
 char sim_key_oracle_step(SimKeyOracle *o, char true_key, float action[3]);
 
 #endif
