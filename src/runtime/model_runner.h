@@ -1,7 +1,10 @@
 /* Steps an opened model file (runtime/model_file.h) or a training checkpoint (models/policy_model.h)
- * frame by frame, whatever it holds: a CLIP head, one student policy, or an ensemble of students. An ensemble steps every member on the same preprocessed
- * frame (each with its own runner: window, history, temporal ensembling) and returns the mean of the
- * members' actions, and of their chunks, in raw units. This is the one place that averaging lives:
+ * frame by frame, whatever it holds: a CLIP head, one student policy, or an ensemble of students. An
+ * ensemble steps every member on the same preprocessed frame (each with its own runner: window,
+ * history, temporal ensembling) and returns the mean of the members' actions, and of their chunks, in
+ * raw units. A file with mirror averaging (model_file.h) also steps every member, with a runner of its
+ * own, on the frame flipped left-right with left and right swapped in its instruction, and averages
+ * those actions mirrored back with the rest. This is the one place that averaging lives:
  * the C API (api.c), the runtime Policy (model_policy.c) and `mvla eval` on a model file all step
  * through it.
  *
