@@ -5,6 +5,7 @@
 
 #include "base/error.h"
 #include "base/progress.h"
+#include "runtime/model_file.h"
 #include "train/evaluate.h"
 
 #include <jansson.h>
@@ -138,7 +139,7 @@ int cmd_eval(int argc, char **argv)
         char path[4200];
         if (json_path) {
             snprintf(path, sizeof path, "%s", json_path);
-        } else if (eval_is_model_file(o.checkpoint)) {
+        } else if (model_file_is(o.checkpoint)) {
             char suffix[64];
             if (!o.manifest) snprintf(suffix, sizeof suffix, ".eval_folder.json");
             else if (!strcmp(o.split, "test")) snprintf(suffix, sizeof suffix, ".eval.json");

@@ -86,6 +86,18 @@ int model_export_mirrored(const char *checkpoint_path, const char *out_path)
     return export_student(checkpoint_path, out_path, student_meta_mirror);
 }
 
+int model_file_is(const char *path)
+{
+    SafeTensors *st = NULL;
+    if (st_open(&st, path)) {
+        mvla_error_clear();
+        return 0;
+    }
+    int yes = st_metadata(st, MODEL_META_KEY) != NULL;
+    st_close(st);
+    return yes;
+}
+
 /* Wraps obj as {"key": obj} text, for the parsers that read a whole metadata object. */
 static char *wrap_text(const char *key, json_t *obj)
 {

@@ -66,6 +66,10 @@ int model_export(const char *checkpoint_path, const char *out_path);
  * checkpoints only). */
 int model_export_ensemble(const char *const *checkpoint_paths, int n, const char *out_path, int mirror);
 
+/* 1 when path opens as a model file (it has "mvla.model" metadata); 0 for a training checkpoint and for
+ * a file that does not open (its loader then says why; no error is left set here). */
+int model_file_is(const char *path);
+
 /* Opens a model file: checks the metadata, builds the policy, loads and folds the weights. */
 int model_open(ModelFile *m, const char *path);
 void model_file_free(ModelFile *m);

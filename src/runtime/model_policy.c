@@ -54,19 +54,6 @@ static int adapter_step(void *ctx, const uint8_t *frame, int width, int height, 
     return model_runner_step_rgb(a->run, a->rgb, action, NULL);
 }
 
-/* Which form path is: 2 a model file, else a training checkpoint (1 a CLIP head's, 0 the student's). */
-static int classify(const char *path)
-{
-    SafeTensors *st = NULL;
-    if (st_open(&st, path)) {
-        mvla_error_clear();
-        return 0;
-    }
-    int kind = st_metadata(st, "mvla.model") ? 2 : policy_metadata_is_clip(st_metadata(st, "mvla.metadata")) ? 1 : 0;
-    st_close(st);
-    return kind;
-}
-
 /* A training checkpoint of either family (a CLIP head's opens its recorded backbone) and its recorded
  * frame preprocessing. */
 static int open_checkpoint(Adapter *a, const char *path)
@@ -99,10 +86,9 @@ static int open_file(Adapter *a, const char *path)
 int model_policy_open(Policy *out, const char *path)
 {
     memset(out, 0, sizeof *out);
-    int kind = classify(path);
     Adapter *a = calloc(1, sizeof *a);
     if (!a) return mvla_fail(MVLA_ERR_NOMEM, "%s: out of memory", path);
-    int rc = kind == 2 ? open_file(a, path) : open_checkpoint(a, path);
+    int rc = model_file_is(path) ? open_file(a, path) : open_checkpoint(a, path);
     if (!rc && !(a->rgb = malloc((size_t)a->pre.width * a->pre.height * 3)))
         rc = mvla_fail(MVLA_ERR_NOMEM, "%s: out of memory", path);
     if (!rc) rc = adapter_reset(a, NULL);

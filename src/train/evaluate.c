@@ -244,25 +244,12 @@ static int model_file_meta(ModelMeta *meta, const ModelFile *mf, const char *met
     return rc;
 }
 
-/* 0 for a checkpoint, and for an unreadable file (the loader then says why). */
-int eval_is_model_file(const char *path)
-{
-    SafeTensors *st = NULL;
-    if (st_open(&st, path)) {
-        mvla_error_clear();
-        return 0;
-    }
-    int yes = st_metadata(st, MODEL_META_KEY) != NULL;
-    st_close(st);
-    return yes;
-}
-
 /* Opens either form and reads its metadata. */
 static int eval_model_open(EvalModel *m, ModelMeta *meta, const char *path)
 {
     memset(m, 0, sizeof *m);
     memset(meta, 0, sizeof *meta);
-    if (!eval_is_model_file(path)) {
+    if (!model_file_is(path)) {
         int rc = policy_model_load(&m->pm, path);
         if (rc) return rc;
         if ((rc = model_meta_read(meta, path, policy_model_config(&m->pm)))) eval_model_free(m);

@@ -84,7 +84,5 @@ char *eval_report_table(const EvalReport *r);
 void eval_run_dir(const char *checkpoint, char *buf, size_t n);
 /* A model file's sibling path: model minus ".safetensors" (when it ends so) + suffix, into buf. */
 void eval_model_file_sibling(const char *model, const char *suffix, char *buf, size_t n);
-/* 1 when path opens as a model file (`mvla export`), not a training checkpoint. */
-int eval_is_model_file(const char *path);
 
 #endif
