@@ -5,6 +5,7 @@
 
 #include "base/error.h"
 #include "base/file.h"
+#include "base/threads.h"
 #include "data/dataset.h"
 #include "data/split.h"
 #include "episode_testutil.h"
@@ -218,6 +219,38 @@ TEST(ensemble_mirror_averages_the_mirrored_world)
     free(text);
     CHECK(model_open(&mf, bad) == MVLA_ERR_FORMAT && strstr(mvla_error_message(), "mirror") &&
           strstr(mvla_error_message(), bad));
+}
+
+/* The runs of a mirrored ensemble step in parallel with several threads: the actions and chunks are the very
+ * same bits as on one thread. */
+TEST(ensemble_steps_the_same_on_any_thread_count)
+{
+    char ck[2][1024], single[2][1024], ens[1024], ens_mir[1024];
+    REQUIRE(en_make(ck, single, ens, sizeof ens) == 0);
+    snprintf(ens_mir, sizeof ens_mir, "%s/ens-mirror-threads.safetensors", test_tmpdir());
+    const char *two[2] = {ck[0], ck[1]};
+    REQUIRE(model_export_ensemble(two, 2, ens_mir, 1) == 0);
+    int threads = mvla_get_threads();
+    mvla_model *m[2] = {NULL, NULL};
+    for (int i = 0; i < 2; i++) {
+        REQUIRE(mvla_open(&m[i], ens_mir, NULL) == MVLA_OK);
+        REQUIRE(mvla_set_instruction(m[i], "Navigate to the cup on the right") == MVLA_OK);
+    }
+    uint8_t px[EN_W * EN_H * 3];
+    int same = 1;
+    for (int t = 0; t < 5; t++) {
+        en_frame(px, EN_W, EN_H, t);
+        float a[2][3], c[2][6];
+        for (int i = 0; i < 2; i++) {
+            mvla_set_threads(i == 0 ? 1 : 4); /* 4: one thread per run */
+            REQUIRE(mvla_step(m[i], px, EN_W, EN_H, MVLA_RGB, a[i], c[i]) == MVLA_OK);
+        }
+        same &= memcmp(a[0], a[1], sizeof a[0]) == 0 && memcmp(c[0], c[1], sizeof c[0]) == 0;
+    }
+    mvla_set_threads(threads);
+    CHECK_MSG(same, "a mirrored ensemble steps differently on 1 and 4 threads");
+    mvla_close(m[0]);
+    mvla_close(m[1]);
 }
 
 /* (b): one checkpoint exports as before: the ensemble entry point and the CLI give the very bytes of

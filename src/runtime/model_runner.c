@@ -5,6 +5,8 @@
 #include "data/actions.h"
 #include "data/augment.h"
 
+#include <omp.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -14,7 +16,7 @@ struct ModelRunner {
                                                   the mirrored frame */
     int n, chunk, mirror;
     int width, height;                         /* the students' input frame */
-    float *scratch;                            /* [K * 3]: one member's chunk */
+    float *acts, *chunks;                      /* [runs * 3], [runs * K * 3]: each run's action and chunk */
     uint8_t *flipped;                          /* mirror: the frame flipped left-right */
 };
 
@@ -23,7 +25,8 @@ void model_runner_free(ModelRunner *r)
     if (!r) return;
     clip_runner_free(r->clip);
     for (int i = 0; i < r->n * (1 + r->mirror); i++) student_runner_free(r->s[i]);
-    free(r->scratch);
+    free(r->acts);
+    free(r->chunks);
     free(r->flipped);
     free(r);
 }
@@ -44,7 +47,9 @@ static ModelRunner *runner_new(ClipPolicy *clip, StudentPolicy *const *members, 
     } else {
         r->chunk = members[0]->cfg.action.chunk;
         r->width = members[0]->cfg.encoder.input_width, r->height = members[0]->cfg.encoder.input_height;
-        ok = (r->scratch = malloc(sizeof(float) * 3 * (size_t)r->chunk)) != NULL &&
+        size_t runs = (size_t)n * (mirror ? 2 : 1);
+        ok = (r->acts = malloc(sizeof(float) * 3 * runs)) != NULL &&
+             (r->chunks = malloc(sizeof(float) * 3 * runs * (size_t)r->chunk)) != NULL &&
              (!mirror || (r->flipped = malloc((size_t)r->width * (size_t)r->height * 3)) != NULL);
         if (!ok) mvla_fail(MVLA_ERR_NOMEM, "model runner: out of memory");
         r->n = n, r->mirror = mirror != 0; /* the free below frees only the runners made (the rest are NULL) */
@@ -100,28 +105,52 @@ static void flip_frame(ModelRunner *r, const uint8_t *rgb)
         for (size_t x = 0; x < w; x++) memcpy(r->flipped + (y * w + x) * 3, rgb + (y * w + (w - 1 - x)) * 3, 3);
 }
 
+/* Run i (member i % n, on the mirrored frame when i >= n) into r->acts and r->chunks, in real-world
+ * left and right. */
+static int step_run(ModelRunner *r, int i, const uint8_t *rgb)
+{
+    float *a = r->acts + 3 * i, *ch = r->chunks + (size_t)3 * r->chunk * i;
+    int mirrored = i >= r->n;
+    int rc = student_runner_step_rgb(r->s[i], mirrored ? r->flipped : rgb, a, ch);
+    if (!rc && mirrored) { /* back to the real world's left and right */
+        action_mirror(a);
+        for (int k = 0; k < r->chunk; k++) action_mirror(ch + 3 * k);
+    }
+    return rc;
+}
+
 int model_runner_step_rgb(ModelRunner *r, const uint8_t *rgb, float action[3], float *chunk)
 {
     if (r->clip) return clip_runner_step_rgb(r->clip, rgb, action, chunk);
     if (r->n == 1 && !r->mirror) return student_runner_step_rgb(r->s[0], rgb, action, chunk);
-    int K3 = r->chunk * 3, runs = r->n * (1 + r->mirror);
-    float sum[3] = {0};
-    if (chunk) memset(chunk, 0, sizeof(float) * (size_t)K3);
+    int K3 = r->chunk * 3, runs = r->n * (1 + r->mirror), rc = 0;
     if (r->mirror) flip_frame(r, rgb);
+    /* The runs are independent (each its own runner, graph and scratch; the weights are only read), so
+     * with several threads each thread steps whole runs: at batch 1 that scales far better than
+     * splitting one run's small matrices. Inside this region the ops run on one thread each. */
+    int threads = omp_in_parallel() ? 1 : omp_get_max_threads();
+    if (threads > runs) threads = runs;
+    char msg[512] = ""; /* the message is per thread: the failing run's is carried out of the region */
+#pragma omp parallel for schedule(static) num_threads(threads) if (threads > 1)
     for (int i = 0; i < runs; i++) {
-        float a[3];
-        int mirrored = i >= r->n;
-        int rc = student_runner_step_rgb(r->s[i], mirrored ? r->flipped : rgb, a, r->scratch);
-        if (rc) return rc;
-        if (mirrored) { /* back to the real world's left and right */
-            action_mirror(a);
-            for (int k = 0; k < r->chunk; k++) action_mirror(r->scratch + 3 * k);
+        int e = step_run(r, i, rgb);
+        if (e) {
+#pragma omp critical(model_runner_error)
+            if (!rc) rc = e, snprintf(msg, sizeof msg, "%s", mvla_error_message());
         }
-        for (int k = 0; k < 3; k++) sum[k] += a[k];
-        for (int k = 0; chunk && k < K3; k++) chunk[k] += r->scratch[k];
     }
-    for (int k = 0; k < 3; k++) action[k] = sum[k] / (float)runs;
-    for (int k = 0; chunk && k < K3; k++) chunk[k] /= (float)runs;
+    if (rc) return mvla_fail(rc, "%s", msg);
+    /* Summed in run order: the same result on any number of threads. */
+    for (int k = 0; k < 3; k++) {
+        float s = 0;
+        for (int i = 0; i < runs; i++) s += r->acts[3 * i + k];
+        action[k] = s / (float)runs;
+    }
+    for (int k = 0; chunk && k < K3; k++) {
+        float s = 0;
+        for (int i = 0; i < runs; i++) s += r->chunks[(size_t)K3 * i + k];
+        chunk[k] = s / (float)runs;
+    }
     return 0;
 }
 

@@ -12,7 +12,9 @@
  *   model_runner_set_instruction(r, text);  model_runner_step_rgb(r, rgb, action, chunk);  ...
  *   model_runner_free(r);
  *
- * Steps allocate nothing of their own (the scratch chunk is made by model_runner_new). */
+ * With several threads (base/threads.h) the runs (members, and their mirrored twins) step in parallel,
+ * one thread each; the mean is summed in a fixed order, so it does not depend on the thread count.
+ * Steps allocate nothing of their own (each run's action and chunk slots are made by model_runner_new). */
 #ifndef MVLA_RUNTIME_MODEL_RUNNER_H
 #define MVLA_RUNTIME_MODEL_RUNNER_H
 
