@@ -306,7 +306,8 @@ static void frame_row(StrBuf *b, const char *file, int t, int pred_key, int targ
 {
     const char *base = strrchr(file, '/');
     base = base ? base + 1 : file;
-    strbuf_printf(b, "%s,%d,%s,%s,%g,%g,%g,%.4f,%.4f,%.4f,", base, t,
+    strbuf_csv(b, base);
+    strbuf_printf(b, ",%d,%s,%s,%g,%g,%g,%.4f,%.4f,%.4f,", t,
                   target_key >= 0 ? action_key_name(ACTION_KEYS[target_key]) : "?",
                   pred_key >= 0 ? action_key_name(ACTION_KEYS[pred_key]) : "?", target[0], target[1], target[2], pred[0],
                   pred[1], pred[2]);

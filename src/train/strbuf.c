@@ -80,3 +80,17 @@ char *strbuf_take(StrBuf *b)
     memset(b, 0, sizeof *b);
     return d;
 }
+
+void strbuf_csv(StrBuf *b, const char *s)
+{
+    if (!strpbrk(s, ",\"\r\n")) {
+        strbuf_puts(b, s);
+        return;
+    }
+    strbuf_puts(b, "\"");
+    for (const char *q; (q = strchr(s, '"')); s = q + 1) {
+        strbuf_printf(b, "%.*s\"\"", (int)(q - s), s);
+    }
+    strbuf_puts(b, s);
+    strbuf_puts(b, "\"");
+}

@@ -18,6 +18,9 @@ void strbuf_printf(StrBuf *b, const char *fmt, ...) __attribute__((format(printf
 void strbuf_puts(StrBuf *b, const char *s);
 /* Appends s with &, <, >, " escaped (for HTML and SVG text and attributes). */
 void strbuf_xml(StrBuf *b, const char *s);
+/* Appends s as one CSV field (RFC 4180): in double quotes, with quotes doubled, when it holds a comma,
+ * a quote or a line break; else as is. */
+void strbuf_csv(StrBuf *b, const char *s);
 /* The text (malloc'd, the caller frees it; "" when empty), or NULL if an append ran out of memory.
  * The buffer is left empty either way. */
 char *strbuf_take(StrBuf *b);
