@@ -8,7 +8,22 @@
 typedef struct { uint64_t s[4]; } Rng;
 
 void rng_seed(Rng *r, uint64_t seed);
-uint64_t rng_next(Rng *r);
+
+/* The next 64 random bits. Inline: per-pixel loops (augmentation noise) draw one value each. */
+static inline uint64_t rng_next(Rng *r)
+{
+    uint64_t *s = r->s;
+    uint64_t x = s[1] * 5, result = ((x << 7) | (x >> 57)) * 9;
+    uint64_t t = s[1] << 17;
+    s[2] ^= s[0];
+    s[3] ^= s[1];
+    s[1] ^= s[2];
+    s[0] ^= s[3];
+    s[2] ^= t;
+    s[3] = (s[3] << 45) | (s[3] >> 19);
+    return result;
+}
+
 /* Uniform in [0, 1). */
 float rng_uniform(Rng *r);
 /* Uniform integer in [0, n). */

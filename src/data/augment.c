@@ -151,7 +151,12 @@ static void warp(const AugmentDraw *d, const uint8_t *src, float *dst, int w, in
 
 /* ---- colour ---- */
 
-static float clamp255(float v) { return v < 0 ? 0 : v > 255 ? 255 : v; }
+/* Written as max then min (the operand order of the vector max/min instructions), so the loops vectorise. */
+static float clamp255(float v)
+{
+    v = v > 0 ? v : 0;
+    return v < 255 ? v : 255;
+}
 static float luma(const float *p) { return 0.299f * p[0] + 0.587f * p[1] + 0.114f * p[2]; }
 
 static void colour(const AugmentDraw *d, float *img, long n)
@@ -244,8 +249,10 @@ static int blur(float sigma, float *img, int w, int h)
 static float approx_normal(Rng *r)
 {
     uint64_t v = rng_next(r);
-    float s = (float)(v & 0xffff) + (float)((v >> 16) & 0xffff) + (float)((v >> 32) & 0xffff) + (float)(v >> 48);
-    return (s - 131070.0f) * (1.7320508f / 65536.0f);
+    /* summed as integers: below 2^18, so the one conversion is exact (the same value as summing floats) */
+    uint32_t s = (uint32_t)(v & 0xffff) + (uint32_t)((v >> 16) & 0xffff) + (uint32_t)((v >> 32) & 0xffff) +
+                 (uint32_t)(v >> 48);
+    return ((float)s - 131070.0f) * (1.7320508f / 65536.0f);
 }
 
 int augment_image(const AugmentDraw *d, int frame_index, const uint8_t *src, uint8_t *dst, int w, int h)
