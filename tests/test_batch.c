@@ -272,6 +272,10 @@ TEST(batch_normalises_and_rejects_bad_options)
     CHECK(strstr(mvla_error_message(), "episode index 7") != NULL);
     bad = o;
     bad.batch_size = 100, bad.drop_last = 1;
-    CHECK(batch_loader_new(&l, c, NULL, 0, &bad) == MVLA_ERR_ARG);
+    CHECK(batch_loader_new(&l, c, NULL, 0, &bad) == MVLA_ERR_ARG && l == NULL);
+    CHECK(strstr(mvla_error_message(), "samples make no full batch of 100") != NULL);
+    REQUIRE(batch_loader_new(&l, c, NULL, 0, &o) == 0);
+    CHECK(batch_loader_start_epoch(l, -1) == MVLA_ERR_ARG && strstr(mvla_error_message(), "epoch -1"));
+    batch_loader_free(l);
     cache_close(c);
 }

@@ -189,3 +189,28 @@ TEST(seq_batch_one_augmentation_per_segment)
     seq_loader_free(l);
     cache_close(c);
 }
+
+/* Bad options and epochs are refused with the loader and the setting named; an epoch runs out with NULL. */
+TEST(seq_batch_rejects_bad_options_and_epochs)
+{
+    FrameCache *c = make_cache();
+    REQUIRE(c);
+    SeqBatchOptions o;
+    seq_batch_options_default(&o);
+    o.prefetch = 0;
+    SeqLoader *l = NULL;
+    o.batch_size = 100, o.drop_last = 1;
+    CHECK(seq_loader_new(&l, c, NULL, 0, &o) == MVLA_ERR_ARG && l == NULL);
+    CHECK(strstr(mvla_error_message(), "sequence batches") && strstr(mvla_error_message(), "no full batch of 100"));
+    o.batch_size = 2, o.drop_last = 0, o.max_len = 0;
+    CHECK(seq_loader_new(&l, c, NULL, 0, &o) == MVLA_ERR_ARG && strstr(mvla_error_message(), "max_len"));
+    o.max_len = 24;
+    REQUIRE(seq_loader_new(&l, c, NULL, 0, &o) == 0);
+    CHECK(seq_loader_start_epoch(l, -1) == MVLA_ERR_ARG && strstr(mvla_error_message(), "epoch -1"));
+    long batches = 0;
+    const SeqBatch *b = NULL;
+    while (seq_loader_next(l, &b) == 0 && b) batches++;
+    CHECK(batches == seq_loader_num_batches(l) && b == NULL);
+    seq_loader_free(l);
+    cache_close(c);
+}

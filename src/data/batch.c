@@ -4,7 +4,7 @@
 
 #include "base/error.h"
 #include "data/actions.h"
-#include "data/prefetch.h"
+#include "data/batch_epochs.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -38,13 +38,11 @@ struct BatchLoader {
     int *eps;               /* cache episode indices */
     char **instr_mirrored;  /* per entry of eps */
     int n_eps;
-    Sample *samples, *order;
-    long n_samples, n_batches;
-    int epoch;
-    long next_batch;        /* the batch the caller gets next */
+    Sample *samples;
+    long n_samples;
+    BatchEpochs ep;         /* this epoch's order of the samples, batch by batch */
     float lut[3][256];      /* pixel byte -> normalised value, per channel */
     Slot slot[2];
-    Prefetcher *pf;         /* background thread, or NULL */
 };
 
 /* splitmix64 finaliser: a well-mixed 64-bit value from (seed, epoch, position). */
@@ -120,11 +118,11 @@ static int fill_batch(BatchLoader *l, long b, int s)
     bt->count = count;
     size_t plane = (size_t)h * w, frame_floats = 3 * plane;
     for (int i = 0; i < count; i++) {
-        Sample sm = l->order[start + i];
+        Sample sm = ((const Sample *)l->ep.order)[start + i];
         int ci = l->eps[sm.k];
         const CacheEpisode *ep = cache_episode(l->c, ci);
         Rng r;
-        rng_seed(&r, batch_seed_mix(o->seed, (uint64_t)l->epoch, (uint64_t)(start + i)));
+        rng_seed(&r, batch_seed_mix(o->seed, (uint64_t)l->ep.epoch, (uint64_t)(start + i)));
         AugmentDraw d;
         augment_draw(&o->aug, &r, w, h, &d);
         float *fr = bt->frames->data + (size_t)i * W * frame_floats;
@@ -214,26 +212,18 @@ int batch_loader_new(BatchLoader **out, const FrameCache *c, const int *episodes
     rc = batch_episode_list(c, episodes, n, "batches", &l->eps, &l->instr_mirrored);
     long total = 0;
     for (int k = 0; !rc && k < n; k++) total += cache_episode(c, l->eps[k])->num_frames;
-    if (!rc) {
-        l->samples = malloc(sizeof(Sample) * (size_t)(total ? total : 1));
-        l->order = malloc(sizeof(Sample) * (size_t)(total ? total : 1));
-        if (!l->samples || !l->order) rc = mvla_fail(MVLA_ERR_NOMEM, "batches: out of memory for %ld samples", total);
-    }
+    if (!rc && !(l->samples = malloc(sizeof(Sample) * (size_t)(total ? total : 1))))
+        rc = mvla_fail(MVLA_ERR_NOMEM, "batches: out of memory for %ld samples", total);
     for (int k = 0; !rc && k < n; k++) {
         const CacheEpisode *ep = cache_episode(c, l->eps[k]);
         for (int t = o->skip_start ? 1 : 0; t < ep->num_frames; t++) l->samples[l->n_samples++] = (Sample){k, t};
     }
-    if (!rc && l->n_samples == 0) rc = mvla_fail(MVLA_ERR_ARG, "batches: the chosen episodes have no samples (only start frames?)");
-    if (!rc) {
-        l->n_batches = o->drop_last ? l->n_samples / o->batch_size : (l->n_samples + o->batch_size - 1) / o->batch_size;
-        if (l->n_batches == 0)
-            rc = mvla_fail(MVLA_ERR_ARG, "batches: %ld samples make no full batch of %d (drop_last)", l->n_samples, o->batch_size);
-    }
     const Preprocess *pre = cache_preprocess(c);
     for (int s = 0; !rc && s < 2; s++) rc = alloc_slot(&l->slot[s], o, pre->height, pre->width);
     batch_pixel_lut(o->mean, o->std, l->lut);
-    if (!rc && o->prefetch) rc = prefetch_new(&l->pf, fill_job, l);
-    if (!rc) rc = batch_loader_start_epoch(l, 0);
+    BatchEpochOptions eo = {o->batch_size, o->drop_last, o->shuffle, o->prefetch, o->seed};
+    if (!rc) rc = batch_epochs_init(&l->ep, l->samples, l->n_samples, sizeof(Sample), &eo, fill_job, l, "batches", "samples");
+    if (!rc) rc = batch_epochs_start(&l->ep, 0);
     if (rc) {
         batch_loader_free(l);
         return rc;
@@ -245,16 +235,15 @@ int batch_loader_new(BatchLoader **out, const FrameCache *c, const int *episodes
 void batch_loader_free(BatchLoader *l)
 {
     if (!l) return;
-    prefetch_free(l->pf);
+    batch_epochs_free(&l->ep); /* first: its thread may be filling a slot */
     for (int s = 0; s < 2; s++) free_slot(&l->slot[s]);
     batch_episode_list_free(l->eps, l->instr_mirrored, l->n_eps);
     free(l->samples);
-    free(l->order);
     free(l);
 }
 
 long batch_loader_num_samples(const BatchLoader *l) { return l->n_samples; }
-long batch_loader_num_batches(const BatchLoader *l) { return l->n_batches; }
+long batch_loader_num_batches(const BatchLoader *l) { return l->ep.n_batches; }
 
 int batch_episode_list(const FrameCache *c, const int *episodes, int n, const char *who, int **eps, char ***mirrored)
 {
@@ -296,26 +285,12 @@ void batch_shuffle(void *items, long n, size_t elem_size, uint64_t seed, int epo
     }
 }
 
-int batch_loader_start_epoch(BatchLoader *l, int epoch)
-{
-    if (epoch < 0) return mvla_fail(MVLA_ERR_ARG, "batches: epoch %d: expected >= 0", epoch);
-    if (l->pf) prefetch_wait_idle(l->pf);
-    l->epoch = epoch;
-    l->next_batch = 0;
-    memcpy(l->order, l->samples, sizeof(Sample) * (size_t)l->n_samples);
-    if (l->o.shuffle) batch_shuffle(l->order, l->n_samples, sizeof(Sample), l->o.seed, epoch);
-    if (l->pf) prefetch_start(l->pf, l->n_batches);
-    return MVLA_OK;
-}
+int batch_loader_start_epoch(BatchLoader *l, int epoch) { return batch_epochs_start(&l->ep, epoch); }
 
 int batch_loader_next(BatchLoader *l, const Batch **out)
 {
-    *out = NULL;
-    if (l->next_batch >= l->n_batches) return MVLA_OK;
-    long b = l->next_batch;
-    int rc = l->pf ? prefetch_get(l->pf, b) : fill_batch(l, b, (int)(b % 2));
-    if (rc) return rc;
-    l->next_batch++;
-    *out = &l->slot[b % 2].b;
-    return MVLA_OK;
+    long b;
+    int rc = batch_epochs_next(&l->ep, &b);
+    *out = !rc && b >= 0 ? &l->slot[b % 2].b : NULL;
+    return rc;
 }

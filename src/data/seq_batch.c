@@ -5,7 +5,7 @@
 
 #include "base/error.h"
 #include "data/batch.h"
-#include "data/prefetch.h"
+#include "data/batch_epochs.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -41,14 +41,12 @@ struct SeqLoader {
     int *eps;
     char **instr_mirrored;
     int n_eps;
-    Segment *segs, *order;
-    long n_segs, n_positions, n_batches;
+    Segment *segs;
+    long n_segs, n_positions;
     int max_frames; /* max_len + window - 1 */
-    int epoch;
-    long next_batch;
+    BatchEpochs ep; /* this epoch's order of the segments, batch by batch */
     float lut[3][256];
     SeqSlot slot[2];
-    Prefetcher *pf;
 };
 
 /* Sets a tensor's leading dims to (rows, cols) over its allocation (the rest of the shape kept). */
@@ -66,10 +64,11 @@ static int fill_batch(SeqLoader *l, long b, int s)
     uint8_t *img = l->slot[s].img;
     const Preprocess *pre = cache_preprocess(l->c);
     int K = o->chunk, h = pre->height, w = pre->width;
+    const Segment *order = l->ep.order;
     long start = b * o->batch_size;
     int count = (int)(l->n_segs - start < o->batch_size ? l->n_segs - start : o->batch_size), T = 1;
     for (int i = 0; i < count; i++) {
-        const Segment *sg = &l->order[start + i];
+        const Segment *sg = &order[start + i];
         if (sg->end - sg->start > T) T = sg->end - sg->start;
     }
     set_dims(bt->frames, count, T);
@@ -81,11 +80,11 @@ static int fill_batch(SeqLoader *l, long b, int s)
     bt->positions = 0;
     size_t frame_floats = (size_t)3 * h * w;
     for (int i = 0; i < count; i++) {
-        Segment sg = l->order[start + i];
+        Segment sg = order[start + i];
         int ci = l->eps[sg.k], nf = sg.end - sg.start;
         const CacheEpisode *ep = cache_episode(l->c, ci);
         Rng r;
-        rng_seed(&r, batch_seed_mix(o->seed, (uint64_t)l->epoch, (uint64_t)(start + i)));
+        rng_seed(&r, batch_seed_mix(o->seed, (uint64_t)l->ep.epoch, (uint64_t)(start + i)));
         AugmentDraw d;
         augment_draw(&o->aug, &r, w, h, &d);
         float *fr = bt->frames->data + (size_t)i * T * frame_floats, *fm = bt->frame_mask->data + (size_t)i * T;
@@ -187,8 +186,7 @@ static int make_segments(SeqLoader *l)
         if (P > 0) cap += (P + o->max_len - 1) / o->max_len;
     }
     l->segs = malloc(sizeof(Segment) * (size_t)(cap ? cap : 1));
-    l->order = malloc(sizeof(Segment) * (size_t)(cap ? cap : 1));
-    if (!l->segs || !l->order) return mvla_fail(MVLA_ERR_NOMEM, "sequence batches: out of memory for %ld segments", cap);
+    if (!l->segs) return mvla_fail(MVLA_ERR_NOMEM, "sequence batches: out of memory for %ld segments", cap);
     for (int k = 0; k < l->n_eps; k++) {
         int P = cache_episode(l->c, l->eps[k])->num_frames - t0;
         if (P <= 0) continue;
@@ -219,19 +217,14 @@ int seq_loader_new(SeqLoader **out, const FrameCache *c, const int *episodes, in
     l->max_frames = o->max_len + o->window - 1;
     rc = batch_episode_list(c, episodes, n, "sequence batches", &l->eps, &l->instr_mirrored);
     if (!rc) rc = make_segments(l);
-    if (!rc && l->n_segs == 0)
-        rc = mvla_fail(MVLA_ERR_ARG, "sequence batches: the chosen episodes have no samples (only start frames?)");
-    if (!rc) {
-        l->n_batches = o->drop_last ? l->n_segs / o->batch_size : (l->n_segs + o->batch_size - 1) / o->batch_size;
-        if (l->n_batches == 0)
-            rc = mvla_fail(MVLA_ERR_ARG, "sequence batches: %ld segments make no full batch of %d (drop_last)", l->n_segs,
-                           o->batch_size);
-    }
     const Preprocess *pre = cache_preprocess(c);
     for (int s = 0; !rc && s < 2; s++) rc = alloc_slot(&l->slot[s], o, l->max_frames, pre->height, pre->width);
     batch_pixel_lut(o->mean, o->std, l->lut);
-    if (!rc && o->prefetch) rc = prefetch_new(&l->pf, fill_job, l);
-    if (!rc) rc = seq_loader_start_epoch(l, 0);
+    BatchEpochOptions eo = {o->batch_size, o->drop_last, o->shuffle, o->prefetch, o->seed};
+    if (!rc)
+        rc = batch_epochs_init(&l->ep, l->segs, l->n_segs, sizeof(Segment), &eo, fill_job, l, "sequence batches",
+                               "segments");
+    if (!rc) rc = batch_epochs_start(&l->ep, 0);
     if (rc) {
         seq_loader_free(l);
         return rc;
@@ -243,38 +236,23 @@ int seq_loader_new(SeqLoader **out, const FrameCache *c, const int *episodes, in
 void seq_loader_free(SeqLoader *l)
 {
     if (!l) return;
-    prefetch_free(l->pf);
+    batch_epochs_free(&l->ep); /* first: its thread may be filling a slot */
     for (int s = 0; s < 2; s++) free_slot(&l->slot[s]);
     batch_episode_list_free(l->eps, l->instr_mirrored, l->n_eps);
     free(l->segs);
-    free(l->order);
     free(l);
 }
 
 long seq_loader_num_positions(const SeqLoader *l) { return l->n_positions; }
 long seq_loader_num_segments(const SeqLoader *l) { return l->n_segs; }
-long seq_loader_num_batches(const SeqLoader *l) { return l->n_batches; }
+long seq_loader_num_batches(const SeqLoader *l) { return l->ep.n_batches; }
 
-int seq_loader_start_epoch(SeqLoader *l, int epoch)
-{
-    if (epoch < 0) return mvla_fail(MVLA_ERR_ARG, "sequence batches: epoch %d: expected >= 0", epoch);
-    if (l->pf) prefetch_wait_idle(l->pf);
-    l->epoch = epoch;
-    l->next_batch = 0;
-    memcpy(l->order, l->segs, sizeof(Segment) * (size_t)l->n_segs);
-    if (l->o.shuffle) batch_shuffle(l->order, l->n_segs, sizeof(Segment), l->o.seed, epoch);
-    if (l->pf) prefetch_start(l->pf, l->n_batches);
-    return MVLA_OK;
-}
+int seq_loader_start_epoch(SeqLoader *l, int epoch) { return batch_epochs_start(&l->ep, epoch); }
 
 int seq_loader_next(SeqLoader *l, const SeqBatch **out)
 {
-    *out = NULL;
-    if (l->next_batch >= l->n_batches) return MVLA_OK;
-    long b = l->next_batch;
-    int rc = l->pf ? prefetch_get(l->pf, b) : fill_batch(l, b, (int)(b % 2));
-    if (rc) return rc;
-    l->next_batch++;
-    *out = &l->slot[b % 2].b;
-    return MVLA_OK;
+    long b;
+    int rc = batch_epochs_next(&l->ep, &b);
+    *out = !rc && b >= 0 ? &l->slot[b % 2].b : NULL;
+    return rc;
 }
