@@ -3,6 +3,7 @@
 #include "cli/commands.h"
 
 #include "base/error.h"
+#include "cli/cli_args.h"
 #include "base/progress.h"
 #include "data/cache.h"
 #include "data/dataset.h"
@@ -120,15 +121,8 @@ int data_cache_main(int argc, char **argv)
             copt.mapping_path = v;
         } else if (strcmp(a, "--instruction") == 0) {
             copt.instruction = v;
-        } else if (a[0] == '-' && a[1]) {
-            fprintf(stderr, "mvla: data cache: unknown option '%s'\n", a);
-            usage(stderr);
+        } else if (cli_positional("data cache", a, &dir, "dataset directory", usage)) {
             return 2;
-        } else if (dir) {
-            fprintf(stderr, "mvla: data cache: one dataset directory at a time ('%s' and '%s')\n", dir, a);
-            return 2;
-        } else {
-            dir = a;
         }
         if (bad) {
             fprintf(stderr, "mvla: data cache: %s\n", mvla_error_message());

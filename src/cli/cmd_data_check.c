@@ -3,6 +3,7 @@
 #include "cli/commands.h"
 
 #include "base/error.h"
+#include "cli/cli_args.h"
 #include "base/progress.h"
 #include "data/check.h"
 
@@ -98,15 +99,8 @@ int data_check_main(int argc, char **argv)
         } else if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
             usage(stdout);
             return 0;
-        } else if (a[0] == '-' && a[1]) {
-            fprintf(stderr, "mvla: data check: unknown option '%s'\n", a);
-            usage(stderr);
+        } else if (cli_positional("data check", a, &path, "DIR or FILE", usage)) {
             return 2;
-        } else if (path) {
-            fprintf(stderr, "mvla: data check: one DIR or FILE at a time ('%s' and '%s')\n", path, a);
-            return 2;
-        } else {
-            path = a;
         }
     }
     if (!path) {

@@ -4,6 +4,7 @@
 #include "cli/commands.h"
 
 #include "base/error.h"
+#include "cli/cli_args.h"
 #include "base/progress.h"
 #include "data/actions.h"
 #include "data/dataset.h"
@@ -265,15 +266,8 @@ int data_info_main(int argc, char **argv)
         } else if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
             usage(stdout);
             return 0;
-        } else if (a[0] == '-' && a[1]) {
-            fprintf(stderr, "mvla: data info: unknown option '%s'\n", a);
-            usage(stderr);
+        } else if (cli_positional("data info", a, &path, "DIR or FILE", usage)) {
             return 2;
-        } else if (path) {
-            fprintf(stderr, "mvla: data info: one DIR or FILE at a time ('%s' and '%s')\n", path, a);
-            return 2;
-        } else {
-            path = a;
         }
     }
     if (!path) {

@@ -3,6 +3,7 @@
 #include "cli/commands.h"
 
 #include "base/error.h"
+#include "cli/cli_args.h"
 #include "data/cache.h"
 #include "data/preview.h"
 
@@ -75,15 +76,8 @@ int data_preview_main(int argc, char **argv)
             augment_off(&o.aug);
         } else if (strcmp(a, "--no-mirror") == 0) {
             o.aug.mirror_prob = 0;
-        } else if (a[0] == '-' && a[1]) {
-            fprintf(stderr, "mvla: data preview: unknown option '%s'\n", a);
-            usage(stderr);
+        } else if (cli_positional("data preview", a, &cache, "cache", usage)) {
             return 2;
-        } else if (cache) {
-            fprintf(stderr, "mvla: data preview: one cache at a time ('%s' and '%s')\n", cache, a);
-            return 2;
-        } else {
-            cache = a;
         }
     }
     if (!cache || !out) {

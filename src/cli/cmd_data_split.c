@@ -3,6 +3,7 @@
 #include "cli/commands.h"
 
 #include "base/error.h"
+#include "cli/cli_args.h"
 #include "base/progress.h"
 #include "data/dataset.h"
 #include "data/split.h"
@@ -137,15 +138,8 @@ int data_split_main(int argc, char **argv)
                 return 2;
             }
             o.folds = (int)k, i++;
-        } else if (a[0] == '-' && a[1]) {
-            fprintf(stderr, "mvla: data split: unknown option '%s'\n", a);
-            usage(stderr);
+        } else if (cli_positional("data split", a, &dir, "dataset directory", usage)) {
             return 2;
-        } else if (dir) {
-            fprintf(stderr, "mvla: data split: one dataset directory at a time ('%s' and '%s')\n", dir, a);
-            return 2;
-        } else {
-            dir = a;
         }
         continue;
     missing:

@@ -3,6 +3,7 @@
 #include "cli/commands.h"
 
 #include "base/error.h"
+#include "cli/cli_args.h"
 #include "io/safetensors.h"
 
 #include <inttypes.h>
@@ -142,15 +143,8 @@ int cmd_inspect(int argc, char **argv)
         } else if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
             inspect_usage(stdout);
             return 0;
-        } else if (argv[i][0] == '-' && argv[i][1]) {
-            fprintf(stderr, "mvla: inspect: unknown option '%s'\n", argv[i]);
-            inspect_usage(stderr);
+        } else if (cli_positional("inspect", argv[i], &file, "file", inspect_usage)) {
             return 2;
-        } else if (file) {
-            fprintf(stderr, "mvla: inspect: one file at a time ('%s' and '%s')\n", file, argv[i]);
-            return 2;
-        } else {
-            file = argv[i];
         }
     }
     if (!file) {
