@@ -40,7 +40,8 @@ int model_runner_chunk(const ModelRunner *r); /* K */
 int model_runner_members(const ModelRunner *r);
 /* The last step's head output (chunk x out_dim, normalised values or logits) of member i. */
 const float *model_runner_output(const ModelRunner *r, int member);
-/* Summed over the members (an ensemble costs each member's time); steps counts the model's steps. */
+/* Summed over the members (an ensemble costs each member's time; when they step in parallel, the sum is
+ * scaled to the wall time they took together); steps counts the model's steps. */
 void model_runner_timing(const ModelRunner *r, double *encode_s, double *head_s, long *steps);
 
 #endif
