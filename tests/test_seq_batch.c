@@ -206,7 +206,7 @@ TEST(seq_batch_rejects_bad_options_and_epochs)
     CHECK(seq_loader_new(&l, c, NULL, 0, &o) == MVLA_ERR_ARG && strstr(mvla_error_message(), "max_len"));
     o.max_len = 24;
     REQUIRE(seq_loader_new(&l, c, NULL, 0, &o) == 0);
-    CHECK(seq_loader_start_epoch(l, -1) == MVLA_ERR_ARG && strstr(mvla_error_message(), "epoch -1"));
+    CHECK(seq_loader_start_epoch(l, -1) == MVLA_ERR_ARG && strstr(mvla_error_message(), "sequence batches: epoch -1"));
     long batches = 0;
     const SeqBatch *b = NULL;
     while (seq_loader_next(l, &b) == 0 && b) batches++;

@@ -26,7 +26,7 @@ int batch_epochs_init(BatchEpochs *e, const void *items, long n, size_t elem_siz
         }
     }
     *e = (BatchEpochs){.items = items, .order = order, .elem_size = elem_size, .n = n, .n_batches = n_batches,
-                       .o = *o, .fill = fill, .ctx = ctx, .pf = pf};
+                       .o = *o, .fill = fill, .ctx = ctx, .pf = pf, .who = who};
     return MVLA_OK;
 }
 
@@ -39,7 +39,7 @@ void batch_epochs_free(BatchEpochs *e)
 
 int batch_epochs_start(BatchEpochs *e, int epoch)
 {
-    if (epoch < 0) return mvla_fail(MVLA_ERR_ARG, "batches: epoch %d: expected >= 0", epoch);
+    if (epoch < 0) return mvla_fail(MVLA_ERR_ARG, "%s: epoch %d: expected >= 0", e->who, epoch);
     if (e->pf) prefetch_wait_idle(e->pf);
     e->epoch = epoch;
     e->next_batch = 0;

@@ -35,10 +35,12 @@ typedef struct {
     PrefetchFillFn fill;
     void *ctx;
     Prefetcher *pf;
+    const char *who; /* the loader, in errors */
 } BatchEpochs;
 
 /* items (n >= 1 of elem_size bytes) must outlive e; fill(ctx, b, slot) fills batch b of the current
- * epoch. `who` and `what` name the loader and its items in errors ("batches", "samples"). Does not start
+ * epoch. `who` (a string that outlives e) and `what` name the loader and its items in errors ("batches",
+ * "samples"). Does not start
  * an epoch. On failure e holds nothing to free. */
 int batch_epochs_init(BatchEpochs *e, const void *items, long n, size_t elem_size, const BatchEpochOptions *o,
                       PrefetchFillFn fill, void *ctx, const char *who, const char *what);
