@@ -674,6 +674,70 @@ TEST(policy_checkpoint_round_trip_gives_identical_outputs)
     student_free(&p);
 }
 
+/* Whether every parameter of p whose name starts with prefix equals q's (same == 1) or none does (same == 0). */
+static int params_match(const StudentPolicy *p, const StudentPolicy *q, const char *prefix, int same)
+{
+    int ok = 1, n = 0;
+    for (int i = 0; i < p->params.count; i++) {
+        const Param *a = &p->params.items[i];
+        if (strncmp(a->name, prefix, strlen(prefix)) != 0) continue;
+        const Param *b = params_find(&q->params, a->name);
+        if (!b || b->tensor->numel != a->tensor->numel) return 0;
+        int eq = memcmp(a->tensor->data, b->tensor->data, sizeof(float) * (size_t)a->tensor->numel) == 0;
+        /* buffers that init leaves at constants (zero means, unit variances) match any fresh policy */
+        int constant = strstr(a->name, "running_") || strstr(a->name, "bn.") || strstr(a->name, "bias") ||
+                       strstr(a->name, "action_") || strstr(a->name, "head.pad");
+        if (same ? !eq : (eq && !constant)) ok = 0;
+        n++;
+    }
+    return ok && n > 0;
+}
+
+/* Transfer learning (student_init_from): all the weights, or only the encoder's, come from a checkpoint;
+ * a mismatched architecture is refused naming the tensor and both shapes, and changes nothing. */
+TEST(policy_init_from_checkpoint_all_or_encoder)
+{
+    StudentPolicy src, all, enc, fresh, other;
+    REQUIRE(tiny_policy(&src, "\"head\": {\"kind\": \"lstm\"}", 21) == 0);
+    randomize_policy(&src, 22);
+    const float mean[3] = {0.2f, 0, 0}, scale[3] = {1.1f, 0.9f, 0.8f};
+    REQUIRE(student_set_action_stats(&src, mean, scale) == 0);
+    char path[512];
+    snprintf(path, sizeof path, "%s/init-src.safetensors", test_tmpdir());
+    REQUIRE(student_save(&src, path, NULL, 7) == 0);
+
+    REQUIRE(tiny_policy(&all, "\"head\": {\"kind\": \"lstm\"}", 23) == 0);
+    CHECK(!params_match(&all, &src, "", 1)); /* different seeds: the test can tell */
+    REQUIRE(student_init_from(&all, path, "") == 0);
+    CHECK_MSG(params_match(&all, &src, "", 1), "init \"all\": some tensor differs from the checkpoint's");
+    CHECK(memcmp(all.action_scale->data, scale, sizeof scale) == 0);
+
+    /* the encoder only, into a policy with another head: the rest keeps its fresh values */
+    const char *head_tf = "\"head\": {\"kind\": \"transformer\", \"window\": 2, \"heads\": 2}";
+    REQUIRE(tiny_policy(&enc, head_tf, 24) == 0);
+    REQUIRE(tiny_policy(&fresh, head_tf, 24) == 0);
+    REQUIRE(student_init_from(&enc, path, "encoder.") == 0);
+    CHECK(params_match(&enc, &src, "encoder.", 1));
+    CHECK(params_match(&enc, &fresh, "head.", 1) && params_match(&enc, &fresh, "instruction.", 1));
+    CHECK(params_match(&enc, &src, "instruction.", 0));
+
+    /* all of it into another head: refused with the tensor named, and nothing changed */
+    CHECK(student_init_from(&fresh, path, "") == MVLA_ERR_FORMAT);
+    CHECK(strstr(mvla_error_message(), path) && strstr(mvla_error_message(), "head.") &&
+          strstr(mvla_error_message(), "architecture"));
+    CHECK(params_match(&fresh, &enc, "head.", 1) && params_match(&fresh, &src, "encoder.", 0));
+    /* another encoder width: the encoder is refused with both shapes */
+    StudentConfig c = src.cfg;
+    c.encoder.final_channels = 24;
+    REQUIRE(student_init(&other, &c, 25) == 0);
+    CHECK(student_init_from(&other, path, "encoder.") == MVLA_ERR_FORMAT);
+    CHECK(strstr(mvla_error_message(), "encoder.") && strstr(mvla_error_message(), "shape"));
+    char missing[600];
+    snprintf(missing, sizeof missing, "%s/no-such.safetensors", test_tmpdir());
+    CHECK(student_init_from(&other, missing, "") != 0 && strstr(mvla_error_message(), "no-such.safetensors"));
+    student_free(&src), student_free(&all), student_free(&enc), student_free(&fresh), student_free(&other);
+}
+
 /* ---- masks, classes, names, bad input ---- */
 
 TEST(policy_masks_ignore_padding)

@@ -628,6 +628,76 @@ TEST(train_step_budget_sets_whole_epochs)
               r.steps);
 }
 
+/* train.init: a run that starts from a trained checkpoint starts with a far lower loss than a fresh one; a
+ * resumed run does not read the init checkpoint again; a missing or mismatched one is refused by name. */
+TEST(train_init_starts_from_a_checkpoint)
+{
+    char base[512], data[1024], manifest[1024], a[1024], b[1024], init[1100], cfg_file[1100], cache[1024];
+    snprintf(base, sizeof base, "%s", test_tmpdir());
+    REQUIRE(make_data_and_split(base, 0, data, manifest) == 0);
+    snprintf(cache, sizeof cache, "%s/frames.cache", base);
+    snprintf(a, sizeof a, "%s/from", base);
+    TrainOptions o;
+    tiny_options(&o, data, manifest, a, cache);
+    o.epochs = 20;
+    TrainResult ra, rb;
+    REQUIRE(train_run(&o, &ra) == 0);
+    snprintf(init, sizeof init, "%s/init.safetensors", base); /* a copy, removed before the resume below */
+    char src[1200], *bytes;
+    size_t n;
+    snprintf(src, sizeof src, "%s/checkpoints/last.safetensors", a);
+    REQUIRE(file_read_all(src, &bytes, &n) == 0);
+    REQUIRE(file_write_atomic(init, bytes, n) == 0);
+    free(bytes);
+
+    snprintf(b, sizeof b, "%s/init-run", base);
+    tiny_options(&o, data, manifest, b, cache);
+    o.epochs = 4;
+    o.init = init;
+    o.max_steps = 9; /* interrupted in epoch 2 */
+    REQUIRE(train_run(&o, &rb) == 0);
+    CHECK_MSG(rb.first_train_loss < 0.5 * ra.first_train_loss, "first train loss %g from the checkpoint, %g fresh",
+              rb.first_train_loss, ra.first_train_loss);
+    char path[1200];
+    snprintf(path, sizeof path, "%s/config.json", b);
+    json_t *j = json_load_file(path, 0, NULL);
+    json_t *tr = j ? json_object_get(j, "train") : NULL;
+    CHECK(tr && !strcmp(json_string_value(json_object_get(tr, "init")), init) &&
+          !strcmp(json_string_value(json_object_get(tr, "init_parts")), "all"));
+    json_decref(j);
+    REQUIRE(remove(init) == 0);
+    train_options_default(&o);
+    o.out_dir = b, o.resume = 1, o.threads = 1;
+    CHECK(train_run(&o, &rb) == 0 && rb.status == TRAIN_COMPLETE && rb.epochs_run == 4);
+
+    /* missing: named with the key; another architecture (encoder only is fine): the tensor named */
+    snprintf(b, sizeof b, "%s/init-missing", base);
+    tiny_options(&o, data, manifest, b, cache);
+    o.init = init;
+    CHECK(train_run(&o, &rb) != 0 && strstr(mvla_error_message(), "train.init") &&
+          strstr(mvla_error_message(), "init.safetensors"));
+    snprintf(cfg_file, sizeof cfg_file, "%s/wide.json", base);
+    char cfg[1500];
+    snprintf(cfg, sizeof cfg, "{\"preset\": \"tiny\", \"policy\": {\"feature_dim\": 40}, \"train\": {\"epochs\": 1,"
+             " \"init\": \"%s\"}}", src);
+    REQUIRE(file_write_atomic(cfg_file, cfg, strlen(cfg)) == 0);
+    snprintf(b, sizeof b, "%s/init-wide", base);
+    tiny_options(&o, data, manifest, b, cache);
+    o.preset = NULL, o.config_path = cfg_file;
+    CHECK(train_run(&o, &rb) == MVLA_ERR_FORMAT && strstr(mvla_error_message(), "shape"));
+    snprintf(cfg, sizeof cfg, "{\"preset\": \"tiny\", \"policy\": {\"feature_dim\": 40}, \"train\": {\"epochs\": 1,"
+             " \"init\": \"%s\", \"init_parts\": \"encoder\"}}", src);
+    REQUIRE(file_write_atomic(cfg_file, cfg, strlen(cfg)) == 0);
+    snprintf(b, sizeof b, "%s/init-encoder", base);
+    tiny_options(&o, data, manifest, b, cache);
+    o.preset = NULL, o.config_path = cfg_file;
+    CHECK_MSG(train_run(&o, &rb) == 0, "%s", mvla_error_message());
+    snprintf(cfg, sizeof cfg, "{\"preset\": \"tiny\", \"train\": {\"init_parts\": \"decoder\"}}");
+    REQUIRE(file_write_atomic(cfg_file, cfg, strlen(cfg)) == 0);
+    TrainConfig tc;
+    CHECK(train_config_load(&tc, cfg_file) == MVLA_ERR_ARG && strstr(mvla_error_message(), "train.init_parts"));
+}
+
 /* The commands through the binary (skipped when MVLA_BIN is unset or does not have them yet). */
 TEST(train_cli_errors_name_the_problem)
 {

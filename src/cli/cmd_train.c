@@ -29,6 +29,8 @@ static void usage(FILE *fp)
             "  --epochs N  --batch-size N  --lr X  --weight-decay X  --warmup FRACTION  --clip X\n"
             "  --steps N          train about N optimiser steps (whole epochs) instead of --epochs\n"
             "  --patience N  --seed N      override the config's train.* values\n"
+            "  --init CKPT        start from the weights of a student checkpoint of mvla train (train.init;\n"
+            "                     train.init_parts \"encoder\" takes only its image encoder)\n"
             "  --select val_mae|sim  the best checkpoint: lowest validation MAE (default), or highest closed-loop\n"
             "                     success in the built-in simulator (data from `mvla sim generate`; train.select_*)\n"
             "  --cache PATH       frame cache (default RUN/frames.cache; rebuilt when the sources change)\n"
@@ -142,6 +144,7 @@ int cmd_train(int argc, char **argv)
         else if (!strcmp(a, "--preset")) o.preset = v;
         else if (!strcmp(a, "--cache")) o.cache_path = v;
         else if (!strcmp(a, "--backbone")) o.backbone = v;
+        else if (!strcmp(a, "--init")) o.init = v;
         else if (!strcmp(a, "--epochs")) bad = parse_long(a, v, 1, 100000, &n), o.epochs = (int)n;
         else if (!strcmp(a, "--steps")) bad = parse_long(a, v, 1, 100000000, &n), o.steps = n;
         else if (!strcmp(a, "--batch-size")) bad = parse_long(a, v, 1, 4096, &n), o.batch_size = (int)n;
@@ -174,9 +177,9 @@ int cmd_train(int argc, char **argv)
         usage(stderr);
         return 2;
     }
-    if (o.resume && (o.config_path || o.preset || o.backbone || o.epochs >= 0 || o.steps > 0 || o.batch_size >= 0 || o.patience >= 0 ||
+    if (o.resume && (o.config_path || o.preset || o.backbone || o.init || o.epochs >= 0 || o.steps > 0 || o.batch_size >= 0 || o.patience >= 0 ||
                      o.select >= 0 || o.seed >= 0 || o.lr >= 0 || o.weight_decay >= 0 || o.warmup >= 0 || o.clip >= 0)) {
-        fprintf(stderr, "mvla train: --resume continues with RUN/config.json: --config, --preset, --backbone and the train.* "
+        fprintf(stderr, "mvla train: --resume continues with RUN/config.json: --config, --preset, --backbone, --init and the train.* "
                         "overrides cannot be combined with it\n");
         return 2;
     }

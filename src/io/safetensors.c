@@ -718,7 +718,7 @@ static const StTensor *find_or_fail(const SafeTensors *st, const char *name)
     return t;
 }
 
-int st_load(const SafeTensors *st, const char *name, Tensor *dst)
+int st_check(const SafeTensors *st, const char *name, const Tensor *dst)
 {
     const StTensor *t = find_or_fail(st, name);
     if (!t) return MVLA_ERR_ARG;
@@ -733,9 +733,13 @@ int st_load(const SafeTensors *st, const char *name, Tensor *dst)
         return mvla_fail(MVLA_ERR_ARG, "%s: tensor '%s' has shape %s, expected %s", st->path, name,
                          shape_str(a, sizeof a, t->ndim, t->shape), shape_str(b, sizeof b, dn, ds));
     }
-    int rc = st_to_f32(t, dst->data);
-    if (rc) return rc;
     return MVLA_OK;
+}
+
+int st_load(const SafeTensors *st, const char *name, Tensor *dst)
+{
+    int rc = st_check(st, name, dst);
+    return rc ? rc : st_to_f32(st_find(st, name), dst->data);
 }
 
 Tensor *st_load_new(const SafeTensors *st, const char *name)

@@ -53,6 +53,8 @@ int st_dtype_from_name(const char *name);
 int st_to_f32(const StTensor *t, float *dst);
 /* Finds `name` and copies it into dst, whose shape must match (error names file, tensor, both shapes). */
 int st_load(const SafeTensors *st, const char *name, Tensor *dst);
+/* st_load's checks alone (the tensor is there with dst's shape), copying nothing. */
+int st_check(const SafeTensors *st, const char *name, const Tensor *dst);
 /* Finds `name` and returns a new persistent fp32 tensor (the file's shape, at most TENSOR_MAX_DIMS dims). */
 Tensor *st_load_new(const SafeTensors *st, const char *name);
 

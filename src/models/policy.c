@@ -458,3 +458,25 @@ int student_load(StudentPolicy *p, const char *path)
     if ((rc = checkpoint_load(path, &p->params, NULL, NULL, NULL))) student_free(p);
     return rc;
 }
+
+int student_init_from(StudentPolicy *p, const char *path, const char *prefix)
+{
+    SafeTensors *st;
+    int rc = st_open(&st, path);
+    if (rc) return rc;
+    size_t np = strlen(prefix);
+    int matched = 0;
+    for (int pass = 0; pass < 2 && !rc; pass++) /* every tensor checked before any is copied */
+        for (int i = 0; i < p->params.count && !rc; i++) {
+            const Param *q = &p->params.items[i];
+            if (strncmp(q->name, prefix, np) != 0) continue;
+            matched += pass == 0;
+            rc = pass == 0 ? st_check(st, q->name, q->tensor) : st_load(st, q->name, q->tensor);
+        }
+    if (!rc && !matched) rc = mvla_fail(MVLA_ERR_ARG, "init from %s: this policy has no parameter named %s*", path, prefix);
+    if (rc == MVLA_ERR_ARG && matched)
+        rc = mvla_fail(MVLA_ERR_FORMAT, "%s (expected a student checkpoint of mvla train with this policy's %s)",
+                       mvla_error_message(), np ? "encoder" : "architecture");
+    st_close(st);
+    return rc;
+}

@@ -133,6 +133,12 @@ int student_save(const StudentPolicy *p, const char *path, const Optimizer *opt,
 /* Builds the policy from a checkpoint's metadata and loads its parameters. */
 int student_load(StudentPolicy *p, const char *path);
 
+/* Transfer learning: copies the parameters and buffers whose names start with prefix ("" every one,
+ * "encoder." the image encoder with its batch-norm statistics) from the student checkpoint at path
+ * (`mvla train`'s best or last) into p. Every one must be in the file with p's shape; on failure (an
+ * error naming the file, the tensor and both shapes) p is unchanged. The rest of p keeps its values. */
+int student_init_from(StudentPolicy *p, const char *path, const char *prefix);
+
 /* ---- step mode ---- */
 
 typedef struct StudentRunner StudentRunner;

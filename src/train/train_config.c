@@ -261,13 +261,20 @@ static int parse_augment(const Ctx *x0, const json_t *v, TrainSettings *t)
     return rc;
 }
 
+static int parse_init_parts(const char *s, int *out)
+{
+    if (strcmp(s, "all") && strcmp(s, "encoder")) return -1;
+    *out = strcmp(s, "encoder") == 0;
+    return 0;
+}
+
 static int parse_train(const Ctx *x0, const json_t *o, TrainSettings *t)
 {
     static const char *const keys[] = {"epochs", "steps", "batch_size", "lr", "min_lr", "schedule", "warmup", "weight_decay",
                                        "beta1", "beta2", "eps", "encoder_lr_scale", "clip", "patience", "min_delta",
                                        "ema", "seed", "log_every", "skip_start", "batching", "seq_len", "seq_batch",
                                        "augment", "select", "select_rollouts", "select_from", "select_seed", "select_target",
-                                       NULL};
+                                       "init", "init_parts", NULL};
     Ctx x = {x0->src, "train"};
     int rc = check_keys(&x, o, keys), sched = (int)t->schedule;
     if (!rc) rc = get_int(&x, o, "epochs", 1, 100000, &t->epochs);
@@ -303,6 +310,8 @@ static int parse_train(const Ctx *x0, const json_t *o, TrainSettings *t)
     t->batching = batching;
     if (!rc) rc = get_int(&x, o, "seq_len", 1, 4096, &t->seq_len);
     if (!rc) rc = get_int(&x, o, "seq_batch", 1, 4096, &t->seq_batch);
+    if (!rc) rc = get_str(&x, o, "init", t->init, sizeof t->init);
+    if (!rc) rc = get_choice(&x, o, "init_parts", "\"all\" or \"encoder\"", parse_init_parts, &t->init_encoder_only);
     json_t *aug = json_object_get(o, "augment");
     if (!rc && aug) rc = parse_augment(&x, aug, t);
     if (!rc && t->min_lr > t->lr && !json_object_get(o, "min_lr"))
@@ -393,6 +402,8 @@ static int parse_root(TrainConfig *c, json_t *root, const char *src)
     if (!rc && c->is_clip && c->train.select == TRAIN_SELECT_SIM)
         rc = mvla_fail(MVLA_ERR_ARG, "%s: train.select: \"sim\" is for the student; a CLIP head is selected by "
                        "\"val_mae\" (the simulator would run its backbone on every frame)", src);
+    if (!rc && c->is_clip && c->train.init[0])
+        rc = mvla_fail(MVLA_ERR_ARG, "%s: train.init: is for the student; a CLIP head trains on a frozen backbone", src);
     return rc;
 }
 
@@ -505,6 +516,8 @@ char *train_config_to_json(const TrainConfig *c)
     json_object_set_new(tr, "seq_len", json_integer(t->seq_len));
     json_object_set_new(tr, "seq_batch", json_integer(t->seq_batch));
     json_object_set_new(tr, "augment", augment_json(t));
+    json_object_set_new(tr, "init", json_string(t->init));
+    json_object_set_new(tr, "init_parts", json_string(t->init_encoder_only ? "encoder" : "all"));
     json_t *da = json_pack("{s:s, s:s, s:s, s:s, s:s}", "lang", d->lang, "instructions", d->instructions,
                            "instruction", d->instruction, "crop", crop_name(d->crop), "filter", filter_name(d->filter));
     json_t *root = json_object();

@@ -58,6 +58,13 @@
  *   augment           ["default"] "default", "off", or an object of AugmentParams fields over the defaults:
  *                     rotate_deg, scale_min, scale_max, translate, brightness, contrast, saturation, hue,
  *                     gamma, noise_std, blur_prob, blur_sigma, mirror_prob (src/data/augment.h)
+ *   init              [""] transfer learning: a student checkpoint of `mvla train` (e.g. a run on more or other
+ *                     episodes) whose weights the run starts from instead of fresh ones (`--init PATH`)
+ *   init_parts        ["all"] "all": every weight, and the checkpoint's action normalisation (the output layer
+ *                     was trained on it), so the policy must have its architecture; "encoder": only the image
+ *                     encoder (with its batch-norm statistics), the rest fresh: the instruction encoder, fusion
+ *                     and head may differ. Pairs with encoder_lr_scale (e.g. 0.1) to fine-tune it gently.
+ *                     A resumed run continues from its own checkpoint and does not read init again.
  * data:
  *   lang              ["en"] built-in instructions' language, "en" or "ko"
  *   instructions      [""] JSON instruction mapping file ("" none); see src/data/dataset.h
@@ -105,6 +112,8 @@ typedef struct {
     int seq_len, seq_batch;
     int augment_on;        /* 0: "off" */
     AugmentParams augment; /* when augment_on */
+    char init[512];        /* a checkpoint to start from ("" none) */
+    int init_encoder_only; /* init_parts "encoder" */
 } TrainSettings;
 
 #define TRAIN_PATH_MAX 512

@@ -74,6 +74,10 @@ int train_resolve_config(const TrainOptions *o, TrainConfig *c)
     if (o->warmup >= 0) t->warmup = o->warmup;
     if (o->clip >= 0) t->clip = o->clip;
     if (o->seed >= 0) t->seed = (uint64_t)o->seed;
+    if (o->init && strlen(o->init) >= sizeof t->init) return mvla_fail(MVLA_ERR_ARG, "--init: path too long");
+    if (o->init) snprintf(t->init, sizeof t->init, "%s", o->init);
+    if (c->is_clip && t->init[0])
+        return mvla_fail(MVLA_ERR_ARG, "--init is for the student; a CLIP head trains on a frozen backbone");
     if (t->min_lr > t->lr) t->min_lr = t->lr;
     return clip_train_resolve(c, o->backbone);
 }
@@ -145,6 +149,7 @@ typedef struct {
     int *train_idx, *val_idx, n_train, n_val;
     StudentPolicy pol;
     int have_pol;
+    int resuming;        /* --resume of a run with a checkpoint: train.init is not read again */
     ClipTrain *clip;                 /* a CLIP head instead of the student (cfg.is_clip) */
     Optimizer *opt;
     BatchLoader *train_ld, *val_ld;  /* window batching */
@@ -429,6 +434,8 @@ static int setup_model(Run *r)
     rc = student_fit_action_stats(run_policy(r), acts, k);
     free(acts);
     if (rc) return mvla_fail(rc, "train: action statistics of the training split: %s", mvla_error_message());
+    if (t->init[0] && !r->resuming && (rc = student_init_from(&r->pol, t->init, t->init_encoder_only ? "encoder." : "")))
+        return mvla_fail(rc, "train.init: %s", mvla_error_message());
 
     OptimConfig oc = optim_config_default(OPTIM_ADAMW);
     oc.lr = (float)t->lr;
@@ -882,8 +889,9 @@ int train_one_run(const TrainOptions *o, const char *out_dir, int fold, const ch
         free(text);
         if (rc) return rc;
     }
+    r.resuming = o->resume && !restart;
     if (!(rc = setup_data(&r)) && !(rc = setup_model(&r))) {
-        int cont = o->resume && !restart;
+        int cont = r.resuming;
         if (cont) rc = resume_state(&r);
         if (!rc && !(r.metrics = fopen(r.metrics_path, cont ? "a" : "w")))
             rc = mvla_fail(MVLA_ERR_IO, "%s: cannot open: %s", r.metrics_path, strerror(errno));

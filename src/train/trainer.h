@@ -72,6 +72,7 @@ typedef struct {
     const char *manifest;      /* split manifest (resume: default from run.json) */
     const char *cache_path;    /* NULL: out_dir/frames.cache */
     const char *backbone;      /* clip-* presets: the Hugging Face CLIP folder (train_clip.h) */
+    const char *init;          /* --init: train.init, a student checkpoint to start from (NULL: the config's) */
     const char *out_dir;       /* the run folder */
     int fold;                  /* K-fold manifest: the fold to train (-1: holdout manifest) */
     int folds;                 /* > 0: train every fold of a K-fold manifest with that many folds */
