@@ -628,6 +628,22 @@ TEST(train_step_budget_sets_whole_epochs)
               r.steps);
 }
 
+/* A tiny run in base/name with the config text cfg (written to base/name.json); train_run's code. */
+static int train_with_config(const char *base, const char *name, const char *cfg, const char *data,
+                             const char *manifest, const char *cache)
+{
+    char cfg_file[1100], out[1100];
+    snprintf(cfg_file, sizeof cfg_file, "%s/%s.json", base, name);
+    snprintf(out, sizeof out, "%s/%s", base, name);
+    int rc = file_write_atomic(cfg_file, cfg, strlen(cfg));
+    if (rc) return rc;
+    TrainOptions o;
+    tiny_options(&o, data, manifest, out, cache);
+    o.preset = NULL, o.config_path = cfg_file;
+    TrainResult r;
+    return train_run(&o, &r);
+}
+
 /* train.init: a run that starts from a trained checkpoint starts with a far lower loss than a fresh one; a
  * resumed run does not read the init checkpoint again; a missing or mismatched one is refused by name. */
 TEST(train_init_starts_from_a_checkpoint)
@@ -676,22 +692,15 @@ TEST(train_init_starts_from_a_checkpoint)
     o.init = init;
     CHECK(train_run(&o, &rb) != 0 && strstr(mvla_error_message(), "train.init") &&
           strstr(mvla_error_message(), "init.safetensors"));
-    snprintf(cfg_file, sizeof cfg_file, "%s/wide.json", base);
     char cfg[1500];
     snprintf(cfg, sizeof cfg, "{\"preset\": \"tiny\", \"policy\": {\"feature_dim\": 40}, \"train\": {\"epochs\": 1,"
              " \"init\": \"%s\"}}", src);
-    REQUIRE(file_write_atomic(cfg_file, cfg, strlen(cfg)) == 0);
-    snprintf(b, sizeof b, "%s/init-wide", base);
-    tiny_options(&o, data, manifest, b, cache);
-    o.preset = NULL, o.config_path = cfg_file;
-    CHECK(train_run(&o, &rb) == MVLA_ERR_FORMAT && strstr(mvla_error_message(), "shape"));
+    CHECK(train_with_config(base, "init-wide", cfg, data, manifest, cache) == MVLA_ERR_FORMAT &&
+          strstr(mvla_error_message(), "shape"));
     snprintf(cfg, sizeof cfg, "{\"preset\": \"tiny\", \"policy\": {\"feature_dim\": 40}, \"train\": {\"epochs\": 1,"
              " \"init\": \"%s\", \"init_parts\": \"encoder\"}}", src);
-    REQUIRE(file_write_atomic(cfg_file, cfg, strlen(cfg)) == 0);
-    snprintf(b, sizeof b, "%s/init-encoder", base);
-    tiny_options(&o, data, manifest, b, cache);
-    o.preset = NULL, o.config_path = cfg_file;
-    CHECK_MSG(train_run(&o, &rb) == 0, "%s", mvla_error_message());
+    CHECK_MSG(train_with_config(base, "init-encoder", cfg, data, manifest, cache) == 0, "%s", mvla_error_message());
+    snprintf(cfg_file, sizeof cfg_file, "%s/parts.json", base);
     snprintf(cfg, sizeof cfg, "{\"preset\": \"tiny\", \"train\": {\"init_parts\": \"decoder\"}}");
     REQUIRE(file_write_atomic(cfg_file, cfg, strlen(cfg)) == 0);
     TrainConfig tc;
