@@ -681,6 +681,11 @@ TEST(train_init_starts_from_a_checkpoint)
     CHECK(tr && !strcmp(json_string_value(json_object_get(tr, "init")), init) &&
           !strcmp(json_string_value(json_object_get(tr, "init_parts")), "all"));
     json_decref(j);
+    snprintf(path, sizeof path, "%s/run.json", b); /* the leaderboard's features say so */
+    j = json_load_file(path, 0, NULL);
+    const char *features = j ? json_string_value(json_object_get(j, "features")) : NULL;
+    CHECK_MSG(features && strstr(features, " init"), "features: %s", features ? features : "(none)");
+    json_decref(j);
     REQUIRE(remove(init) == 0);
     train_options_default(&o);
     o.out_dir = b, o.resume = 1, o.threads = 1;

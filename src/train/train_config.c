@@ -551,8 +551,9 @@ void train_config_features(const TrainConfig *c, char *buf, int n)
         clip_policy_config_features(&c->clip, buf, n);
         return;
     }
-    snprintf(buf, (size_t)n, "%dx%d %s %s W%d K%d %s%s%s", p->encoder.input_width, p->encoder.input_height,
+    const char *init = !c->train.init[0] ? "" : c->train.init_encoder_only ? " init-encoder" : " init";
+    snprintf(buf, (size_t)n, "%dx%d %s %s W%d K%d %s%s%s%s", p->encoder.input_width, p->encoder.input_height,
              fusion_kind_name(p->fusion), head_kind_name(p->head.kind), p->head.window, p->action.chunk,
              p->action.kind == ACTION_DISCRETE ? "discrete" : loss_kind_name(p->action.loss),
-             c->train.augment_on ? " aug" : "", p->action.ensemble ? " ens" : "");
+             c->train.augment_on ? " aug" : "", p->action.ensemble ? " ens" : "", init);
 }
