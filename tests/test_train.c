@@ -666,8 +666,12 @@ TEST(train_init_starts_from_a_checkpoint)
     REQUIRE(file_write_atomic(init, bytes, n) == 0);
     free(bytes);
 
+    /* B's manifest moves one of A's training episodes into its test set: B never trains on it, A did */
+    char moved[1100];
+    snprintf(moved, sizeof moved, "%s/moved.json", base);
+    REQUIRE(make_overlapping_manifest(manifest, moved, 1) == 0);
     snprintf(b, sizeof b, "%s/init-run", base);
-    tiny_options(&o, data, manifest, b, cache);
+    tiny_options(&o, data, moved, b, cache);
     o.epochs = 4;
     o.init = init;
     o.max_steps = 9; /* interrupted in epoch 2 */
@@ -690,6 +694,13 @@ TEST(train_init_starts_from_a_checkpoint)
     train_options_default(&o);
     o.out_dir = b, o.resume = 1, o.threads = 1;
     CHECK(train_run(&o, &rb) == 0 && rb.status == TRAIN_COMPLETE && rb.epochs_run == 4);
+    /* the weights carry A's training: eval refuses that episode as a test episode, after the resume too */
+    EvalOptions eo;
+    eval_options_default(&eo);
+    snprintf(path, sizeof path, "%s/checkpoints/best.safetensors", b);
+    eo.checkpoint = path, eo.data_dir = data, eo.cache_path = cache, eo.manifest = moved;
+    EvalReport rep;
+    CHECK(eval_run(&eo, &rep) == MVLA_ERR_ARG && strstr(mvla_error_message(), "training set"));
 
     /* missing: named with the key; another architecture (encoder only is fine): the tensor named */
     snprintf(b, sizeof b, "%s/init-missing", base);

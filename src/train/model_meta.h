@@ -8,7 +8,8 @@
  *                   "train_digest", "train_episodes": ["sha256:...", ...]},  what it was trained on
  *    "trainer": {...}}                               training state (trainer.c; only for --resume)
  *
- * train_episodes lists the content hashes of every training episode (sorted), train_digest is the
+ * train_episodes lists the content hashes of every training episode (sorted; for a run started from a
+ * checkpoint with train.init, that checkpoint's train_episodes too: its weights carry them), train_digest is the
  * SHA-256 of that list (one hash per line), so `mvla eval` refuses to score a model on an episode
  * it was trained on, whatever the manifest says. */
 #ifndef MVLA_MODEL_META_H

@@ -64,7 +64,8 @@
  *                     was trained on it), so the policy must have its architecture; "encoder": only the image
  *                     encoder (with its batch-norm statistics), the rest fresh: the instruction encoder, fusion
  *                     and head may differ. Pairs with encoder_lr_scale (e.g. 0.1) to fine-tune it gently.
- *                     A resumed run continues from its own checkpoint and does not read init again.
+ *                     A resumed run continues from its own checkpoint and does not read init again. The
+ *                     checkpoint's training episodes join the run's provenance, so `mvla eval` refuses them.
  * data:
  *   lang              ["en"] built-in instructions' language, "en" or "ko"
  *   instructions      [""] JSON instruction mapping file ("" none); see src/data/dataset.h
