@@ -3,8 +3,8 @@
 #include "cli/commands.h"
 
 #include "base/error.h"
-#include "cli/cli_args.h"
 #include "base/progress.h"
+#include "cli/cli_args.h"
 #include "data/check.h"
 
 #include <jansson.h>

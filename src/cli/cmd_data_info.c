@@ -4,8 +4,8 @@
 #include "cli/commands.h"
 
 #include "base/error.h"
-#include "cli/cli_args.h"
 #include "base/progress.h"
+#include "cli/cli_args.h"
 #include "data/actions.h"
 #include "data/dataset.h"
 

@@ -150,3 +150,31 @@ int model_meta_trained_on(const ModelMeta *m, const char *hash)
     if (!hash || !m->n_train) return 0;
     return bsearch(&hash, m->train_hashes, (size_t)m->n_train, sizeof(char *), cmp_str) != NULL;
 }
+
+int model_meta_add_train_episodes(json_t *provenance, json_t *more, const char *source)
+{
+    json_t *list = json_object_get(provenance, "train_episodes");
+    size_t n = json_array_size(list), m = json_array_size(more), k = 0;
+    char **all = malloc(sizeof(char *) * (n + m + 1));
+    if (!all) return mvla_fail(MVLA_ERR_NOMEM, "%s: out of memory", source);
+    for (size_t i = 0; i < n + m; i++) {
+        const char *h = json_string_value(i < n ? json_array_get(list, i) : json_array_get(more, i - n));
+        if (!h) {
+            free(all);
+            return mvla_fail(MVLA_ERR_FORMAT, "%s: provenance.train_episodes[%zu]: expected a string", source,
+                             i < n ? i : i - n);
+        }
+        all[k++] = (char *)h; /* only sorted and read */
+    }
+    qsort(all, k, sizeof *all, cmp_str);
+    json_t *merged = json_array();
+    size_t u = 0;
+    for (size_t i = 0; i < k; i++)
+        if (!i || strcmp(all[i], all[i - 1])) all[u++] = all[i], json_array_append_new(merged, json_string(all[i]));
+    char digest[HASH_TEXT_MAX];
+    model_meta_digest(all, (int)u, digest);
+    free(all);
+    json_object_set_new(provenance, "train_episodes", merged); /* last: all[] pointed into the old list */
+    json_object_set_new(provenance, "train_digest", json_string(digest));
+    return 0;
+}

@@ -46,6 +46,10 @@ void model_meta_free(ModelMeta *m);
 /* 1 if the content hash is one of the training episodes'. */
 int model_meta_trained_on(const ModelMeta *m, const char *hash);
 
+/* provenance.train_episodes := its hashes plus those of the array `more`, each once, sorted, and
+ * train_digest recomputed (a run started from a checkpoint carries that checkpoint's episodes too).
+ * source names the file in errors. */
+int model_meta_add_train_episodes(json_t *provenance, json_t *more, const char *source);
 /* SHA-256 ("sha256:<hex>") of the hashes sorted, one per line. Sorts hashes in place. */
 void model_meta_digest(char **hashes, int n, char out[HASH_TEXT_MAX]);
 

@@ -415,38 +415,6 @@ static int setup_clip(Run *r)
                           r->o->cb_ctx);
 }
 
-static int cmp_text(const void *a, const void *b) { return strcmp(*(const char *const *)a, *(const char *const *)b); }
-
-/* provenance.train_episodes := its own hashes plus those of the array `more` (duplicates once), sorted,
- * with train_digest recomputed: every episode whose content shaped the weights, so `mvla eval` refuses
- * each of them as a test episode. */
-static int provenance_add_episodes(json_t *prov, json_t *more, const char *source)
-{
-    json_t *list = json_object_get(prov, "train_episodes");
-    size_t n = json_array_size(list), m = json_array_size(more), k = 0;
-    const char **all = malloc(sizeof(char *) * (n + m + 1));
-    if (!all) return mvla_fail(MVLA_ERR_NOMEM, "train: out of memory");
-    for (size_t i = 0; i < n + m; i++) {
-        const char *h = json_string_value(json_array_get(i < n ? list : more, i < n ? i : i - n));
-        if (!h) {
-            free(all);
-            return mvla_fail(MVLA_ERR_FORMAT, "%s: provenance.train_episodes[%zu]: expected a string", source, i - n);
-        }
-        all[k++] = h;
-    }
-    qsort(all, k, sizeof *all, cmp_text);
-    json_t *merged = json_array();
-    size_t u = 0;
-    for (size_t i = 0; i < k; i++)
-        if (!i || strcmp(all[i], all[i - 1])) all[u++] = all[i], json_array_append_new(merged, json_string(all[i]));
-    char digest[HASH_TEXT_MAX];
-    model_meta_digest((char **)all, (int)u, digest);
-    free(all);
-    json_object_set_new(prov, "train_episodes", merged);
-    json_object_set_new(prov, "train_digest", json_string(digest));
-    return 0;
-}
-
 /* The episodes the init checkpoint was trained on (its train_episodes, which hold its own init's too). */
 static int provenance_add_init(Run *r, const char *path)
 {
@@ -456,7 +424,7 @@ static int provenance_add_init(Run *r, const char *path)
     const char *meta = st_metadata(st, "mvla.metadata");
     json_t *root = meta ? json_loads(meta, 0, NULL) : NULL;
     json_t *eps = json_object_get(json_object_get(root, "provenance"), "train_episodes");
-    if (json_is_array(eps)) rc = provenance_add_episodes(r->provenance, eps, path);
+    if (json_is_array(eps)) rc = model_meta_add_train_episodes(r->provenance, eps, path);
     json_decref(root);
     st_close(st);
     return rc;
@@ -882,7 +850,7 @@ static int resume_state(Run *r)
         rc = mvla_fail(MVLA_ERR_ARG, "resume: %s was trained with another manifest (%s) than %s (%s)", r->last,
                        json_string_value(mh), r->manifest, r->manifest_hash);
     json_t *eps = json_object_get(pv, "train_episodes"); /* a run started with train.init: the init's too */
-    if (!rc && json_is_array(eps)) rc = provenance_add_episodes(r->provenance, eps, r->last);
+    if (!rc && json_is_array(eps)) rc = model_meta_add_train_episodes(r->provenance, eps, r->last);
     if (!rc) rc = state_from_json(r, json_object_get(root, "trainer"), r->last);
     json_decref(root);
     if (rc) return rc;
