@@ -3,6 +3,7 @@
 #include "data/dataset.h"
 
 #include "base/error.h"
+#include "base/str_order.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -135,8 +136,6 @@ static int is_episode_name(const char *n)
     return (l > 3 && strcmp(n + l - 3, ".h5") == 0) || (l > 5 && strcmp(n + l - 5, ".hdf5") == 0);
 }
 
-static int by_string(const void *a, const void *b) { return strcmp(*(char *const *)a, *(char *const *)b); }
-
 void dataset_free_list(char **paths, int n)
 {
     for (int i = 0; i < n && paths; i++) free(paths[i]);
@@ -184,7 +183,7 @@ int dataset_list_dir(const char *dir, char ***paths, int *n)
         dataset_free_list(list, count);
         return mvla_fail(MVLA_ERR_NOMEM, "%s: out of memory listing files", dir);
     }
-    if (count) qsort(list, (size_t)count, sizeof *list, by_string);
+    str_sort(list, (size_t)count);
     *paths = list;
     *n = count;
     return MVLA_OK;

@@ -1,5 +1,6 @@
 /* `mvla run`'s loop: frame sources, safety, JSON lines (see run_loop.h). */
 #include "base/error.h"
+#include "base/str_order.h"
 #include "io/episode.h"
 #include "runtime/run_loop.h"
 #include "runtime/v4l2_source.h"
@@ -35,8 +36,6 @@ static double now_s(void)
     return ts.tv_sec + ts.tv_nsec * 1e-9;
 }
 
-static int cmp_str(const void *a, const void *b) { return strcmp(*(char *const *)a, *(char *const *)b); }
-
 static int is_image_name(const char *name)
 {
     const char *dot = strrchr(name, '.');
@@ -66,7 +65,7 @@ static int open_folder(FrameSource *s, const char *path)
     }
     closedir(d);
     if (!rc && s->n == 0) rc = mvla_fail(MVLA_ERR_ARG, "%s: no .png / .jpg / .jpeg images in the folder", path);
-    if (!rc) qsort(s->files, (size_t)s->n, sizeof *s->files, cmp_str);
+    if (!rc) str_sort(s->files, (size_t)s->n);
     return rc;
 }
 

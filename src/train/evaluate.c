@@ -5,6 +5,7 @@
 #include "base/error.h"
 #include "base/file.h"
 #include "base/progress.h"
+#include "base/str_order.h"
 #include "data/actions.h"
 #include "data/augment.h"
 #include "data/cache.h"
@@ -198,8 +199,6 @@ static long eval_model_params(EvalModel *m)
     return n;
 }
 
-static int cmp_str(const void *a, const void *b) { return strcmp(*(char *const *)a, *(char *const *)b); }
-
 /* Adds the hashes of a "train_episodes" array (if any) to meta's training episodes. */
 static int add_train_hashes(ModelMeta *meta, json_t *list, const char *path)
 {
@@ -240,7 +239,7 @@ static int model_file_meta(ModelMeta *meta, const ModelFile *mf, const char *met
     const char *manifest = json_string_value(json_object_get(pv, "manifest"));
     if (!rc && manifest && !(meta->manifest = strdup(manifest))) rc = mvla_fail(MVLA_ERR_NOMEM, "%s: out of memory", path);
     json_decref(root);
-    if (meta->n_train) qsort(meta->train_hashes, (size_t)meta->n_train, sizeof(char *), cmp_str);
+    str_sort(meta->train_hashes, (size_t)meta->n_train);
     return rc;
 }
 

@@ -3,6 +3,7 @@
 
 #include "base/error.h"
 #include "base/file.h"
+#include "base/str_order.h"
 #include "train/strbuf.h"
 #include "train/train_config.h"
 
@@ -187,8 +188,6 @@ static int cmp_rows(const void *x, const void *y)
     return c ? c : strcmp(a->dir, b->dir);
 }
 
-static int cmp_names(const void *a, const void *b) { return strcmp(*(char *const *)a, *(char *const *)b); }
-
 int leaderboard_scan(Leaderboard *lb, const char *runs_dir)
 {
     memset(lb, 0, sizeof *lb);
@@ -213,7 +212,7 @@ int leaderboard_scan(Leaderboard *lb, const char *runs_dir)
         n++;
     }
     closedir(d);
-    if (!rc) qsort(names, (size_t)n, sizeof(char *), cmp_names);
+    if (!rc) str_sort(names, (size_t)n);
     lb->runs_dir = strdup(runs_dir);
     lb->rows = calloc((size_t)(n ? n : 1), sizeof(LeaderboardRow));
     if (!rc && (!lb->rows || !lb->runs_dir)) rc = mvla_fail(MVLA_ERR_NOMEM, "leaderboard: out of memory");

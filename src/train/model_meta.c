@@ -2,17 +2,16 @@
 #include "train/model_meta.h"
 
 #include "base/error.h"
+#include "base/str_order.h"
 #include "io/safetensors.h"
 #include "runtime/model_preprocess.h"
 
 #include <stdlib.h>
 #include <string.h>
 
-static int cmp_str(const void *a, const void *b) { return strcmp(*(char *const *)a, *(char *const *)b); }
-
 void model_meta_digest(char **hashes, int n, char out[HASH_TEXT_MAX])
 {
-    qsort(hashes, (size_t)n, sizeof *hashes, cmp_str);
+    str_sort(hashes, (size_t)n);
     Sha256 s;
     sha256_init(&s);
     for (int i = 0; i < n; i++) {
@@ -126,7 +125,7 @@ int model_meta_parse(ModelMeta *m, const char *metadata_json, const StudentConfi
             model_meta_free(m);
             return mvla_fail(MVLA_ERR_NOMEM, "%s: out of memory", src);
         }
-        qsort(m->train_hashes, (size_t)m->n_train, sizeof(char *), cmp_str);
+        str_sort(m->train_hashes, (size_t)m->n_train);
     }
     json_t *tr = json_object_get(root, "trainer"), *ep = json_object_get(tr, "epoch");
     if (json_is_integer(ep)) m->epoch = (int)json_integer_value(ep);
@@ -148,7 +147,7 @@ int model_meta_read(ModelMeta *m, const char *path, const StudentConfig *c)
 int model_meta_trained_on(const ModelMeta *m, const char *hash)
 {
     if (!hash || !m->n_train) return 0;
-    return bsearch(&hash, m->train_hashes, (size_t)m->n_train, sizeof(char *), cmp_str) != NULL;
+    return bsearch(&hash, m->train_hashes, (size_t)m->n_train, sizeof(char *), str_order) != NULL;
 }
 
 int model_meta_add_train_episodes(json_t *provenance, json_t *more, const char *source)
@@ -166,7 +165,7 @@ int model_meta_add_train_episodes(json_t *provenance, json_t *more, const char *
         }
         all[k++] = (char *)h; /* only sorted and read */
     }
-    qsort(all, k, sizeof *all, cmp_str);
+    str_sort(all, k);
     json_t *merged = json_array();
     size_t u = 0;
     for (size_t i = 0; i < k; i++)
