@@ -2,7 +2,7 @@
 # make demo: mvla's main job on built-in data, on a fresh machine with nothing but the project.
 #   simulate 72 episodes like the original dataset -> check -> split 70/20/10 -> train the default
 #   student on two seeds (side by side, one core each; each keeps the checkpoint with the best
-#   closed-loop success on the simulator's selection rollouts, seed 101) -> one ensemble model file
+#   closed-loop success on the instructed side in the selection rollouts, seed 101) -> one ensemble model file
 #   of the two with mirror averaging (each member also drives the mirrored view) -> offline eval on
 #   the test split (and the key-match ceiling of the data) -> closed-loop eval in the simulator ->
 #   int8, step benchmark -> leaderboard.
@@ -47,7 +47,7 @@ for d in "${dirs[@]}"; do "$mvla" data check "$d"; done
 step "3/8 split 70/20/10 by episode, stratified by scenario and side (mvla data split)"
 for d in "${dirs[@]}"; do "$mvla" data split "$d" -o "$d.split.json" --seed 1 | tail -1; done
 
-step "4/8 train the default student: ${names[*]}; $steps steps, two at a time, one core each, best checkpoint by closed-loop success (mvla train --select sim; builds the frame cache first)"
+step "4/8 train the default student: ${names[*]}; $steps steps, two at a time, one core each, best checkpoint by closed-loop success on the instructed side (mvla train --select sim; builds the frame cache first)"
 pids=()
 for i in "${!names[@]}"; do
   while [ "$(jobs -rp | wc -l)" -ge 2 ]; do sleep 2; done

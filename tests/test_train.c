@@ -14,6 +14,8 @@
 #include "nn/checkpoint.h"
 #include "runtime/model_policy.h"
 #include "runtime/model_preprocess.h"
+#include "sim/eval.h"
+#include "sim/expert.h"
 #include "sim/generate.h"
 #include "train/evaluate.h"
 #include "train/model_meta.h"
@@ -791,6 +793,41 @@ static int make_sim_data(const char *dir, char *data, char *manifest)
     return rc;
 }
 
+/* The selection scores the task as instructed: the expert that drives on a random side reaches every
+ * goal, but only the rollouts on the instructed side count. */
+TEST(sim_selection_counts_only_success_on_the_instructed_side)
+{
+    TrainConfig c;
+    REQUIRE(train_config_preset(&c, "student") == 0);
+    c.train.select_rollouts = 1;
+    SimConfig sc;
+    sim_config_default(&sc);
+    SimEnv *env = NULL;
+    REQUIRE(sim_env_new(&env, &sc) == 0);
+    double follows = -1, ignores = -1;
+    Policy p;
+    SimExpertOptions opt = {SIM_EXPERT_CORE, 0};
+    REQUIRE(sim_expert_policy(&p, env, &opt) == 0);
+    CHECK(train_sim_score_policy(env, &p, &c.train, &follows) == 0);
+    policy_destroy(&p);
+    opt.ignore_instruction = 1;
+    REQUIRE(sim_expert_policy(&p, env, &opt) == 0);
+    SimEvalSpec spec;
+    sim_eval_spec_default(&spec);
+    spec.rollouts = c.train.select_rollouts, spec.seed = c.train.select_seed, spec.target = c.train.select_target;
+    SimEvalResult res;
+    REQUIRE(sim_eval_run(env, &p, &spec, &res, NULL, NULL) == 0);
+    SimEvalSummary s;
+    sim_eval_summarize(&res, -1, -1, -1, -1, &s);
+    sim_eval_free(&res);
+    CHECK(train_sim_score_policy(env, &p, &c.train, &ignores) == 0);
+    policy_destroy(&p);
+    sim_env_free(env);
+    CHECK_MSG(follows == 1.0, "the expert scores %g", follows);
+    CHECK_MSG(s.success == s.n && s.n == 24, "the expert on a random side: %d of %d successes", s.success, s.n);
+    CHECK_MSG(ignores > 0.2 && ignores < 0.8, "the expert on a random side scores %g (all its rollouts succeed)", ignores);
+}
+
 /* The whole chain on the simulator's episodes: generate, split, train the tiny preset briefly, evaluate on
  * the test split. A smoke test: the learning itself is checked above. */
 TEST(train_and_eval_on_simulated_episodes)
@@ -877,7 +914,7 @@ TEST(train_select_by_closed_loop_success)
     TrainConfig c;
     REQUIRE(train_config_load(&c, cfg_file) == 0);
     double again = -1;
-    REQUIRE(train_sim_success(path, &c.train, &again) == 0);
+    REQUIRE(train_sim_score(path, &c.train, &again) == 0);
     CHECK_MSG(again == r.best_sim_success, "best.safetensors scores %g, recorded %g", again, r.best_sim_success);
     snprintf(path, sizeof path, "%s/run.json", out);
     json_t *j = json_load_file(path, 0, NULL);

@@ -205,7 +205,7 @@ int cmd_train(int argc, char **argv)
     } else {
         printf("%s: %s after %d epochs, %ld steps", o.out_dir, train_status_name(r.status), r.epochs_run, r.steps);
         if (isfinite(r.best_sim_success)) {
-            printf("; best: epoch %d, closed-loop success %.1f%% on the selection rollouts", r.best_epoch,
+            printf("; best: epoch %d, closed-loop success on the instructed side %.1f%% of the selection rollouts", r.best_epoch,
                    100 * r.best_sim_success);
             if (isfinite(r.best_val_mae)) printf(", val MAE %.4f", r.best_val_mae);
         } else if (isfinite(r.best_val_mae)) {

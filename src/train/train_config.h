@@ -36,8 +36,8 @@
  *                     average is what each epoch validates, scores in the simulator and saves as best
  *                     (last.safetensors keeps the raw weights and the average, so resume is exact); 0: off
  *   select            ["val_mae"] what makes a checkpoint the best (and what patience waits for):
- *                     "val_mae", the lowest validation MAE; or "sim", the highest closed-loop success in the
- *                     built-in simulator, ties broken by validation MAE (student runs on `mvla sim generate`
+ *                     "val_mae", the lowest validation MAE; or "sim", the highest closed-loop success on the
+ *                     instructed side in the built-in simulator, ties broken by validation MAE (student runs on `mvla sim generate`
  *                     data only; train/sim_select.h)
  *   select_rollouts   [4] sim: rollouts per scenario x side x distance cell (96 per epoch), 1..100
  *   select_from       [0.4] sim: the share of the epochs that pass before the simulator scores them, [0, 1):

@@ -679,7 +679,7 @@ static int end_epoch(Run *r, double epoch_t0, long epoch_samples, int *stop)
         if (vn && vmae < r->low_mae) r->low_mae = vmae;
     } else if (t->select == TRAIN_SELECT_SIM) {
         if (!(rc = save_checkpoint(r, r->candidate, 0))) {
-            rc = train_sim_success(r->candidate, t, &sim);
+            rc = train_sim_score(r->candidate, t, &sim);
             remove(r->candidate); /* best.safetensors is written below with this epoch's state if it wins */
         }
         if (rc) return rc;

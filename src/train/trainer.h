@@ -16,7 +16,7 @@
  *                                step, dropout RNG, early-stopping state, the length of metrics.jsonl), written
  *                                atomically after every epoch and when stopped by max_steps
  *   checkpoints/best.safetensors the model with the lowest validation MAE so far, or with train.select "sim"
- *                                the highest closed-loop success in the simulator (train/sim_select.h; no
+ *                                the highest closed-loop success on the instructed side (sim_select.h; no
  *                                optimiser state: this is the model file that `mvla eval` and `mvla sim
  *                                eval --model` take)
  *   curves.svg                   train/val loss and validation MAE per epoch (redrawn every epoch)
@@ -57,7 +57,7 @@ typedef struct {
     int epoch;
     long step;
     double train_loss, val_loss, val_mae; /* NaN when there are no validation samples */
-    double sim_success;                   /* train.select "sim": this epoch's closed-loop success; else NaN */
+    double sim_success;                   /* train.select "sim": this epoch's success on the instructed side; else NaN */
     int best;                             /* this epoch's model is the new best */
     int fold;
 } TrainEpochInfo;
@@ -99,7 +99,7 @@ typedef struct {
     long steps;
     int best_epoch;            /* -1 if none */
     double best_val_mae;       /* NaN without validation */
-    double best_sim_success;   /* train.select "sim": the best checkpoint's closed-loop success; else NaN */
+    double best_sim_success;   /* train.select "sim": the best checkpoint's success on the instructed side; else NaN */
     double last_train_loss;
     double first_train_loss;   /* epoch 0's mean loss (NaN if not in this run's metrics) */
     /* K-fold runs: the folds' best val MAE and test MAE, mean and sample std (NaN where absent) */
