@@ -4,7 +4,8 @@
 # same number of optimiser steps), evaluated offline on its test split and in closed loop in the
 # simulator. Runs two trainings at a time, one core each.
 #   scripts/ablation.sh [build/mvla]      (~30 min on 2 cores)
-#   Every run keeps the checkpoint with the best closed-loop success on its selection rollouts (seed 101)
+#   Every run keeps the checkpoint with the best closed-loop success on the instructed side in its
+#   selection rollouts (seed 101)
 #   as make demo does, except select-val-mae (the lowest validation MAE); the table's closed loop is seed 7.
 #   With runs of the default student on two or more seeds, the `ensemble` row is the ensemble of the
 #   first two (`mvla ensemble`: one model file, the members' mean action), and `ensemble-mirror` the same
@@ -101,9 +102,9 @@ seeds_done=$(ls "$runs" | sed -n 's/.*-s\([0-9]*\)$/\1/p' | sort -un | tr '\n' '
   echo "the instruction by FiLM, \`discrete\` classifies the teleop keys (cross-entropy), \`no-mirror\` trains without"
   echo "mirroring, \`ngram-tokens\`"
   echo "adds code-point n-grams to the instruction tokens, \`select-val-mae\` keeps the checkpoint with the lowest"
-  echo "validation MAE instead of the best closed-loop success on the selection rollouts (\`train.select\` \"sim\","
-  echo "seed 101, 96 rollouts an epoch), \`500-episodes\` trains on 350 instead of 51 episodes, \`ensemble\` is one"
-  echo "model file averaging the actions of the default student's first two seeds (\`mvla ensemble\`), and"
+  echo "validation MAE instead of the best closed-loop success on the instructed side in the selection rollouts"
+  echo "(\`train.select\` \"sim\", seed 101, 96 rollouts an epoch), \`500-episodes\` trains on 350 instead of 51"
+  echo "episodes, \`ensemble\` is one model file averaging the actions of the default student's first two seeds (\`mvla ensemble\`), and"
   echo "\`-mirror\` the same with each member also driving the mirrored view (\`mvla ensemble --mirror\`)."
   echo "Test MAE and key match on each set's test split (7 episodes for 72, 50 for 500: the small test set is"
   echo "noisy); instruction follow: the predicted slide follows the instruction when left/right are swapped;"
