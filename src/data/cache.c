@@ -392,16 +392,27 @@ static int build_sorted(const char *cache_path, const char *dir, const Source *s
     return rc;
 }
 
+/* What building or matching a cache needs: checked preprocessing, the instruction settings and the sorted
+ * sources. On success the caller frees *s and st->override; on failure nothing is left to free. */
+static int prepare_build(const char *dir, const CacheSource *src, int n, const Preprocess *p, const CacheOptions *opt,
+                         InstrSettings *st, Source **s)
+{
+    *s = NULL;
+    int rc = preprocess_validate(p);
+    if (!rc) rc = instr_settings(opt, st);
+    if (rc) return rc;
+    if ((rc = prepare_sources(dir, src, n, s))) free(st->override);
+    return rc;
+}
+
 int cache_build(const char *cache_path, const char *dir, const CacheSource *src, int n, const Preprocess *p,
                 const CacheOptions *opt)
 {
     InstrSettings st;
-    int rc = preprocess_validate(p);
-    Source *s = NULL;
-    if (!rc) rc = instr_settings(opt, &st);
+    Source *s;
+    int rc = prepare_build(dir, src, n, p, opt, &st, &s);
     if (rc) return rc;
-    rc = prepare_sources(dir, src, n, &s);
-    if (!rc) rc = build_sorted(cache_path, dir, s, n, p, &st, opt);
+    rc = build_sorted(cache_path, dir, s, n, p, &st, opt);
     free(s);
     free(st.override);
     return rc;
@@ -626,15 +637,9 @@ int cache_open_or_build(FrameCache **out, const char *cache_path, const char *di
     *out = NULL;
     if (rebuilt) *rebuilt = 0;
     InstrSettings st;
-    int rc = preprocess_validate(p);
-    Source *s = NULL;
-    if (!rc) rc = instr_settings(opt, &st);
+    Source *s;
+    int rc = prepare_build(dir, src, n, p, opt, &st, &s);
     if (rc) return rc;
-    rc = prepare_sources(dir, src, n, &s);
-    if (rc) {
-        free(st.override);
-        return rc;
-    }
     FrameCache *c = NULL;
     if (cache_open(&c, cache_path) == MVLA_OK && cache_matches(c, s, n, p, &st)) {
         free(s);

@@ -276,34 +276,26 @@ int dataset_open(Dataset **out, const char *path, const DatasetOptions *opt)
     *out = NULL;
     struct stat st;
     if (stat(path, &st) != 0) return mvla_fail(MVLA_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
+    int rc;
     if (!S_ISDIR(st.st_mode)) {
         const char *one[1] = {path};
-        int rc = dataset_open_files(out, one, 1, opt);
-        if (rc == MVLA_OK) {
-            free((*out)->root);
-            if (!((*out)->root = dup_str(path))) {
-                dataset_free(*out);
-                *out = NULL;
-                return mvla_fail(MVLA_ERR_NOMEM, "%s: out of memory", path);
-            }
-        }
-        return rc;
+        rc = dataset_open_files(out, one, 1, opt);
+    } else {
+        char **paths;
+        int n;
+        if ((rc = dataset_list_dir(path, &paths, &n))) return rc;
+        rc = dataset_open_files(out, (const char *const *)paths, n, opt);
+        dataset_free_list(paths, n);
     }
-    char **paths;
-    int n;
-    int rc = dataset_list_dir(path, &paths, &n);
     if (rc) return rc;
-    rc = dataset_open_files(out, (const char *const *)paths, n, opt);
-    dataset_free_list(paths, n);
-    if (rc == MVLA_OK) {
-        free((*out)->root);
-        if (!((*out)->root = dup_str(path))) {
-            dataset_free(*out);
-            *out = NULL;
-            return mvla_fail(MVLA_ERR_NOMEM, "%s: out of memory", path);
-        }
+    /* the dataset's root is what the caller named (a folder, or the one file) */
+    free((*out)->root);
+    if (!((*out)->root = dup_str(path))) {
+        dataset_free(*out);
+        *out = NULL;
+        return mvla_fail(MVLA_ERR_NOMEM, "%s: out of memory", path);
     }
-    return rc;
+    return MVLA_OK;
 }
 
 int dataset_usable(const Dataset *ds)
