@@ -278,14 +278,11 @@ static void print_table(const SimEvalResult *r)
            r->cfg.goal_radius, r->cfg.heading_tol_deg);
     printf("%-16s %5s  %7s  %7s  %9s  %7s  %9s  %5s  %10s  %5s\n", "scenario", "n", "success", "on-side", "collision",
            "timeout", "adherence", "steps", "path/expert", "SPL");
-    for (int b = 1; b <= 2; b++)
-        for (int l = 0; l < SIM_LAYOUT_COUNT; l++)
-            for (int sd = 0; sd < SIM_SIDE_COUNT; sd++) {
-                char name[48];
-                snprintf(name, sizeof name, "%dbox_%s_%s", b, sim_layout_name((SimLayout)l), sim_side_name((SimSide)sd));
-                sim_eval_summarize(r, b, l, sd, -1, &s);
-                print_row(name, &s);
-            }
+    for (int k = 0; k < SIM_SCENARIO_COUNT; k++) {
+        char name[48];
+        sim_eval_summarize_scenario(r, k, name, sizeof name, &s);
+        print_row(name, &s);
+    }
     printf("\n");
     for (int d = 0; d < SIM_DIST_COUNT; d++) {
         sim_eval_summarize(r, -1, -1, -1, d, &s);

@@ -147,6 +147,14 @@ void sim_eval_summarize(const SimEvalResult *r, int boxes, int layout, int side,
     if (ratio_n) s->path_ratio = ratio / ratio_n;
 }
 
+void sim_eval_summarize_scenario(const SimEvalResult *r, int k, char *name, int name_len, SimEvalSummary *s)
+{
+    int boxes = 1 + k / (SIM_LAYOUT_COUNT * SIM_SIDE_COUNT), layout = k / SIM_SIDE_COUNT % SIM_LAYOUT_COUNT,
+        side = k % SIM_SIDE_COUNT;
+    sim_scenario_text(boxes, (SimLayout)layout, (SimSide)side, name, name_len);
+    sim_eval_summarize(r, boxes, layout, side, -1, s);
+}
+
 static json_t *summary_json(const SimEvalSummary *s)
 {
     json_t *j = json_object();
@@ -181,14 +189,11 @@ int sim_eval_write_json(const SimEvalResult *r, const char *path)
     json_object_set_new(root, "seconds", json_real(r->seconds));
     sim_eval_summarize(r, -1, -1, -1, -1, &s);
     json_object_set_new(root, "overall", summary_json(&s));
-    for (int b = 1; b <= 2; b++)
-        for (int l = 0; l < SIM_LAYOUT_COUNT; l++)
-            for (int sd = 0; sd < SIM_SIDE_COUNT; sd++) {
-                char name[48];
-                snprintf(name, sizeof name, "%dbox_%s_%s", b, sim_layout_name((SimLayout)l), sim_side_name((SimSide)sd));
-                sim_eval_summarize(r, b, l, sd, -1, &s);
-                json_object_set_new(scen, name, summary_json(&s));
-            }
+    for (int k = 0; k < SIM_SCENARIO_COUNT; k++) {
+        char name[48];
+        sim_eval_summarize_scenario(r, k, name, sizeof name, &s);
+        json_object_set_new(scen, name, summary_json(&s));
+    }
     json_object_set_new(root, "scenarios", scen);
     for (int d = 0; d < SIM_DIST_COUNT; d++) {
         sim_eval_summarize(r, -1, -1, -1, d, &s);
@@ -199,7 +204,7 @@ int sim_eval_write_json(const SimEvalResult *r, const char *path)
         const SimRollout *ro = &r->r[i];
         json_t *j = json_object();
         char name[48];
-        snprintf(name, sizeof name, "%dbox_%s_%s", ro->scene.boxes, sim_layout_name(ro->scene.layout), sim_side_name(ro->side));
+        sim_scenario_text(ro->scene.boxes, ro->scene.layout, ro->side, name, sizeof name);
         json_object_set_new(j, "scenario", json_string(name));
         json_object_set_new(j, "distance", json_string(sim_distance_name(ro->scene.distance)));
         json_object_set_new(j, "lighting", json_string(sim_lighting_name(ro->scene.lighting)));

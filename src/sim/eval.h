@@ -64,6 +64,11 @@ typedef struct {
 /* Aggregates the rollouts matching a filter; -1 matches anything. */
 void sim_eval_summarize(const SimEvalResult *r, int boxes, int layout, int side, int distance, SimEvalSummary *s);
 
+/* The collector's 8 scenarios {1,2}box x layout x side, in table order (k = 0..SIM_SCENARIO_COUNT-1):
+ * aggregates scenario k's rollouts and writes its label ("1box_vert_left", ...) into name. */
+#define SIM_SCENARIO_COUNT (2 * SIM_LAYOUT_COUNT * SIM_SIDE_COUNT)
+void sim_eval_summarize_scenario(const SimEvalResult *r, int k, char *name, int name_len, SimEvalSummary *s);
+
 /* JSON report (overall, per scenario, per distance, every rollout), written atomically. */
 int sim_eval_write_json(const SimEvalResult *r, const char *path);
 

@@ -70,6 +70,11 @@ void sim_scene_layout_text(const SimSceneSpec *spec, char *buf, int n)
     snprintf(buf, (size_t)n, "%dbox_%s", spec->boxes, sim_layout_name(spec->layout));
 }
 
+void sim_scenario_text(int boxes, SimLayout layout, SimSide side, char *buf, int n)
+{
+    snprintf(buf, (size_t)n, "%dbox_%s_%s", boxes, sim_layout_name(layout), sim_side_name(side));
+}
+
 const char *sim_instruction(SimTarget target, SimSide side, const char *lang)
 {
     static const char *const en[SIM_TARGET_COUNT][2] = {

@@ -113,6 +113,8 @@ void sim_scene_mirror(SimScene *scene);
 
 /* "1box_vert", "2box_hori", ... */
 void sim_scene_layout_text(const SimSceneSpec *spec, char *buf, int n);
+/* "1box_vert_left", ...: the collector's scenario label. */
+void sim_scenario_text(int boxes, SimLayout layout, SimSide side, char *buf, int n);
 
 const char *sim_lighting_name(SimLighting l);   /* dawn, morning, evening, night */
 const char *sim_distance_name(SimDistance d);   /* close, medium, far */
