@@ -2,8 +2,8 @@
 # make demo: mvla's main job on built-in data, on a fresh machine with nothing but the project.
 #   simulate 72 episodes like the original dataset -> check -> split 70/20/10 -> train the default
 #   student on two seeds (side by side, one core each; each keeps the checkpoint with the best
-#   closed-loop success on the instructed side in the selection rollouts, seed 101) -> one ensemble model file
-#   of the two with mirror averaging (each member also drives the mirrored view) -> offline eval on
+#   closed-loop success on the instructed side in the selection rollouts, seed 101) -> one ensemble
+#   model file of the two with mirror averaging (each member also drives the mirrored view) -> offline eval on
 #   the test split (and the key-match ceiling of the data) -> closed-loop eval in the simulator ->
 #   int8, step benchmark -> leaderboard.
 # Environment: MVLA_DEMO_OUT (default demo-out), MVLA_DEMO_STEPS (default 2400 optimiser steps per run),

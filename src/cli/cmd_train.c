@@ -205,8 +205,8 @@ int cmd_train(int argc, char **argv)
     } else {
         printf("%s: %s after %d epochs, %ld steps", o.out_dir, train_status_name(r.status), r.epochs_run, r.steps);
         if (isfinite(r.best_sim_success)) {
-            printf("; best: epoch %d, closed-loop success on the instructed side %.1f%% of the selection rollouts", r.best_epoch,
-                   100 * r.best_sim_success);
+            printf("; best: epoch %d, closed-loop success on the instructed side %.1f%% of the selection rollouts",
+                   r.best_epoch, 100 * r.best_sim_success);
             if (isfinite(r.best_val_mae)) printf(", val MAE %.4f", r.best_val_mae);
         } else if (isfinite(r.best_val_mae)) {
             printf("; best val MAE %.4f at epoch %d", r.best_val_mae, r.best_epoch);
